@@ -1,0 +1,249 @@
+"""Log in through a real browser with Playwright. Playwright is imported here, lazily, only.
+
+One function a login: a private temporary directory holds the browser profile and whatever
+Playwright writes, and is removed afterwards whatever happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shlex
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .errors import BrowserUnavailable, LoginFlowError, LoginRefused, SiteUnreachable
+from .site import DEFAULT_COOKIE_PREFIX, login_url
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Playwright
+
+log = logging.getLogger(__name__)
+
+# Quiet on a closed network, harmless elsewhere (env-notes.md).
+CHROMIUM_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-gpu",
+]
+SYSTEM_BROWSERS = [
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+]
+INVALID_LOGIN = "Invalid login"
+SESSION_ERROR = "server error that affects your login session"
+REQUIRED_ACTIONS = {
+    "/login/change_password.php": "the site demands a password change",
+    "/user/edit.php": "the site demands that the user complete their profile",
+    "/admin/tool/sitepolicy/": "the site demands that the user accept the site policy",
+}
+_SESSKEY_RE = re.compile(r'"sesskey":"([^"]+)"')
+
+
+@dataclass(frozen=True)
+class CapturedLogin:
+    """What the browser saw once the login finished."""
+
+    cookie_name: str
+    cookie_value: str = field(repr=False)
+    sesskey: str = field(repr=False)
+    landing_url: str
+
+
+@dataclass(frozen=True)
+class BrowserChoice:
+    executable: str | None  # None: Playwright's own build
+    why: str
+
+
+def choose_browser(playwright: Playwright) -> BrowserChoice:
+    """Playwright's own Chromium when installed, else a system Chromium or Chrome."""
+    own = playwright.chromium.executable_path
+    if own and os.path.exists(own):
+        return BrowserChoice(None, f"Playwright's own Chromium ({own})")
+    for candidate in SYSTEM_BROWSERS:
+        path = candidate if os.path.isabs(candidate) else shutil.which(candidate)
+        if path and os.access(path, os.X_OK):
+            return BrowserChoice(path, f"system browser {path} (Playwright's own is not installed)")
+    raise BrowserUnavailable(
+        "no Chromium found: install one (Debian/Ubuntu: apt-get install chromium; "
+        "or: python -m playwright install chromium)"
+    )
+
+
+@contextmanager
+def private_tmpdir() -> Iterator[str]:
+    """Point TMPDIR at a fresh 0700 folder while Playwright starts, remove it afterwards.
+
+    Playwright's driver and Chromium inherit TMPDIR and put the temporary profile there, so
+    no cookie or cache outlives the login, even when the browser is killed.
+    """
+    path = tempfile.mkdtemp(prefix="harvester-browser-")
+    old = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = path
+    try:
+        yield path
+    finally:
+        if old is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = old
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def open_browser(timeout: float) -> Iterator[Browser]:
+    """A headless browser that is closed, with its driver, when the block ends."""
+    with private_tmpdir():
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            choice = choose_browser(playwright)
+            log.debug("browser: %s", choice.why)
+            extra = shlex.split(os.environ.get("HARVEST_BROWSER_ARGS", ""))
+            try:
+                browser = playwright.chromium.launch(
+                    headless=True,
+                    executable_path=choice.executable,
+                    args=CHROMIUM_ARGS + extra,
+                    timeout=timeout * 1000,
+                )
+            except PlaywrightError as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise BrowserUnavailable(f"the browser did not start: {first}") from None
+            try:
+                yield browser
+            finally:
+                browser.close()
+
+
+def login_with_password(
+    browser: Browser,
+    wwwroot: str,
+    user: str,
+    password: str,
+    *,
+    timeout: float,
+    cookie_prefix: str = DEFAULT_COOKIE_PREFIX,
+) -> CapturedLogin:
+    """Fill the site's login form in a fresh context of *browser*; return cookie and sesskey."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(timeout * 1000)
+        url = login_url(wwwroot)
+        try:
+            _open_login_page(page, url)
+            with page.expect_navigation(wait_until="domcontentloaded"):
+                page.fill("#username", user)
+                page.fill("#password", password)
+                if page.locator("#loginbtn").count():
+                    page.click("#loginbtn", no_wait_after=True)
+                else:
+                    page.press("#password", "Enter", no_wait_after=True)
+            return _read_outcome(page, context.cookies(wwwroot), wwwroot, user, cookie_prefix)
+        except PlaywrightError as exc:
+            raise _translate(exc, wwwroot, timeout) from None
+    finally:
+        context.close()
+
+
+def _open_login_page(page: Page, url: str) -> None:
+    response = page.goto(url, wait_until="domcontentloaded")
+    if response is not None and response.status == 503:
+        retry = response.headers.get("retry-after")
+        raise SiteUnreachable(
+            f"{url} answered 503 (maintenance)" + (f"; retry after {retry} s" if retry else "")
+        )
+    if not (
+        page.locator("form#login").count()
+        and page.locator("#username").count()
+        and page.locator("#password").count()
+    ):
+        status = f"HTTP {response.status}" if response is not None else "no response"
+        raise LoginFlowError(
+            f"{page.url} is not a Totara login page ({status}; no form#login with #username "
+            "and #password): check the site URL"
+        )
+
+
+def _read_outcome(
+    page: Page, cookies: Any, wwwroot: str, user: str, cookie_prefix: str
+) -> CapturedLogin:
+    landing = page.url
+    error = page.locator("#loginerrormessage")
+    if error.count():
+        text = " ".join(error.first.inner_text().split())[:200]
+        if SESSION_ERROR in text:
+            raise LoginFlowError(
+                f"the site rejected the login form itself ({text}); it may need a newer harvester"
+            )
+        raise LoginRefused(
+            f"the site refused the login for {user}: {text or INVALID_LOGIN} "
+            "(wrong password, unknown user or locked account)"
+        )
+    path = urlsplit(landing).path
+    for prefix, what in REQUIRED_ACTIONS.items():
+        if path.startswith(urlsplit(wwwroot).path + prefix):
+            raise LoginFlowError(
+                f"{what} ({landing}): log in once in a browser and finish that page, then retry"
+            )
+    body_class = page.evaluate("() => document.body ? document.body.className : ''")
+    if "notloggedin" in str(body_class).split():
+        raise LoginFlowError(f"after the login form the page {landing} still shows no user")
+    session_cookies = [
+        c for c in cookies if str(c.get("name", "")).startswith(cookie_prefix) and c.get("value")
+    ]
+    if not session_cookies:
+        raise LoginFlowError(
+            f"the login finished on {landing} but the site set no {cookie_prefix}* cookie"
+        )
+    # Several matches (e.g. a stale cookie of another suffix on a parent path): the most specific.
+    cookie = max(session_cookies, key=lambda c: len(str(c.get("path", ""))))
+    sesskey = page.evaluate("() => (window.M && M.cfg && M.cfg.sesskey) || null")
+    if not sesskey:
+        found = _SESSKEY_RE.search(page.content())
+        sesskey = found.group(1) if found else None
+    if not sesskey:
+        raise LoginFlowError(f"the landing page {landing} carries no M.cfg.sesskey")
+    return CapturedLogin(str(cookie["name"]), str(cookie["value"]), str(sesskey), landing)
+
+
+def _translate(exc: Exception, wwwroot: str, timeout: float) -> Exception:
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if type(exc).__name__ == "TimeoutError":
+        return SiteUnreachable(f"{wwwroot} did not answer within {timeout:g} s (--timeout)")
+    for marker in (
+        "ERR_CONNECTION_REFUSED",
+        "ERR_NAME_NOT_RESOLVED",
+        "ERR_ADDRESS_UNREACHABLE",
+        "ERR_CONNECTION_RESET",
+        "ERR_CONNECTION_CLOSED",
+        "ERR_INTERNET_DISCONNECTED",
+        "ERR_EMPTY_RESPONSE",
+        "ERR_TIMED_OUT",
+        "ERR_CONNECTION_TIMED_OUT",
+    ):
+        if marker in text:
+            return SiteUnreachable(f"cannot reach {wwwroot}: {marker}")
+    if "ERR_CERT_" in text:
+        found = re.search(r"ERR_CERT_[A-Z_]+", text)
+        code = found.group(0) if found else "ERR_CERT"
+        return SiteUnreachable(f"the TLS certificate of {wwwroot} does not verify ({code})")
+    return LoginFlowError(f"the browser failed during the login: {first[:200]}")

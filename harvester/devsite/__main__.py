@@ -1,0 +1,110 @@
+"""`python -m harvester.devsite`: serve the bundled Totara-compatible site on 127.0.0.1.
+
+The command line is fixed (other tools use it); extend it, never break it:
+    python -m harvester.devsite [--port 0] [--cookie-suffix S] [--user NAME:PASSWORD]...
+                                [--session-timeout SECONDS] [--lockout-threshold N]
+The first line of stdout is the base URL; one access-log line per request goes to stderr;
+SIGTERM or SIGINT stops it (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from types import FrameType
+
+from .server import DevSite
+
+
+def _user(text: str) -> tuple[str, str]:
+    name, sep, password = text.partition(":")
+    if not sep or not name or not password:
+        raise argparse.ArgumentTypeError(f"expected NAME:PASSWORD, got {text!r}")
+    return name.strip().lower(), password
+
+
+def _suffix(text: str) -> str:
+    if text and not text.isalnum():
+        raise argparse.ArgumentTypeError("the cookie suffix is letters and digits only")
+    return text
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m harvester.devsite",
+        description="Serve a small Totara-compatible site on 127.0.0.1 for tests and demos.",
+    )
+    p.add_argument("--port", type=int, default=0, help="port to bind (default 0: a free one)")
+    p.add_argument(
+        "--cookie-suffix",
+        type=_suffix,
+        default="",
+        metavar="S",
+        help="session cookie is TotaraSession<S> (default: none)",
+    )
+    p.add_argument(
+        "--user",
+        type=_user,
+        action="append",
+        default=[],
+        metavar="NAME:PASSWORD",
+        help="a user who can log in; repeat for more (default: alice:alice-password)",
+    )
+    p.add_argument(
+        "--session-timeout",
+        type=_positive,
+        default=7200.0,
+        metavar="SECONDS",
+        help="idle time after which a session dies on the server (default 7200)",
+    )
+    p.add_argument(
+        "--lockout-threshold",
+        type=int,
+        default=20,
+        metavar="N",
+        help="failed logins that lock an account; 0 never locks (default 20)",
+    )
+    return p
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    users = dict(args.user) if args.user else None
+    try:
+        site = DevSite(
+            users,
+            port=args.port,
+            cookie_suffix=args.cookie_suffix,
+            session_timeout=args.session_timeout,
+            lockout_threshold=args.lockout_threshold,
+            log_stream=sys.stderr,
+        )
+    except OSError as exc:
+        print(f"devsite: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 5
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    print(site.url, flush=True)
+    try:
+        site.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        site.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

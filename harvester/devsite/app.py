@@ -1,0 +1,226 @@
+"""Request routing of the bundled site: plain functions from a Request to a Response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qs, urlencode
+
+from . import pages, webapi
+from .state import SessionRecord, SiteState, User
+
+SESSION_ERROR = (
+    "A server error that affects your login session was detected. "
+    "Please log in again or restart your browser."
+)
+INVALID_LOGIN = "Invalid login, please try again"
+COOKIES_DISABLED = "Unfortunately, cookies are currently not enabled in your browser"
+LANDING_PATH = "/totara/dashboard/"
+
+NO_CACHE = [
+    ("Cache-Control", "private, pre-check=0, post-check=0, max-age=0, no-transform"),
+    ("Pragma", "no-cache"),
+    ("Expires", "Mon, 20 Aug 1969 09:23:00 GMT"),
+]
+HTML = ("Content-Type", "text/html; charset=utf-8")
+JSON = ("Content-Type", "application/json; charset=utf-8")
+JSON_NO_CACHE = [
+    ("Cache-Control", "no-store, no-cache, must-revalidate"),
+    ("Pragma", "no-cache"),
+    ("Expires", "Thu, 01 Jan 1970 00:00:00 GMT"),
+]
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes = b""
+
+    def cookie(self, name: str) -> str | None:
+        raw = self.headers.get("cookie")
+        if not raw:
+            return None
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(raw)
+        except CookieError:
+            return None
+        morsel = jar.get(name)
+        return morsel.value if morsel else None
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class TotaraApp:
+    """The site's behaviour, independent of the HTTP server that carries it."""
+
+    def __init__(self, state: SiteState, cookie_suffix: str = "") -> None:
+        self.state = state
+        self.cookie_name = f"TotaraSession{cookie_suffix}"
+        self.wwwroot = ""  # set by the server once its port is known
+
+    # -- sessions, as PHP's session_start() does them ------------------------------------------
+    def _session(self, request: Request, response_headers: list[tuple[str, str]]) -> SessionRecord:
+        record = self.state.find(request.cookie(self.cookie_name))
+        if record is None:
+            record = self.state.start_anonymous()
+            response_headers.append(self._set_cookie(record))
+        return record
+
+    def _set_cookie(self, record: SessionRecord) -> tuple[str, str]:
+        return ("Set-Cookie", f"{self.cookie_name}={record.sid}; path=/; HttpOnly")
+
+    def existing_session(self, request: Request) -> SessionRecord | None:
+        return self.state.find(request.cookie(self.cookie_name))
+
+    # -- dispatch ------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        path = request.path
+        if path == "/totara/webapi/ajax.php":
+            return self.ajax(request)
+        routes = {
+            "/login/index.php": self.login,
+            "/login/logout.php": self.logout,
+            "/totara/dashboard/": self.dashboard,
+            "/totara/dashboard/index.php": self.dashboard,
+            "/user/profile.php": self.profile,
+            "/": self.front_page,
+            "/index.php": self.front_page,
+        }
+        handler = routes.get(path)
+        if handler is None:
+            return Response(404, pages.not_found().encode(), [HTML])
+        headers: list[tuple[str, str]] = []
+        session = self._session(request, headers)
+        with session.lock:  # requests on one session queue up, as on a real site
+            response = handler(request, session)
+        response.headers[:0] = headers
+        return response
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _page(
+        self, session: SessionRecord, title: str, body_id: str, content: str, status: int = 200
+    ) -> Response:
+        html = pages.page(
+            wwwroot=self.wwwroot,
+            session=session,
+            user=self.state.user_of(session),
+            title=title,
+            body_id=body_id,
+            content=content,
+            session_timeout=self.state.session_timeout,
+        )
+        return Response(status, html.encode(), [HTML, *NO_CACHE])
+
+    def _redirect(self, path: str) -> Response:
+        location = self.wwwroot + path
+        return Response(
+            303, pages.redirect_body(location).encode(), [("Location", location), HTML, *NO_CACHE]
+        )
+
+    def _require_login(self, request: Request, session: SessionRecord) -> User | Response:
+        user = self.state.user_of(session)
+        if user is None:
+            query = f"?{urlencode(request.query, doseq=True)}" if request.query else ""
+            session.wantsurl = request.path + query
+            return self._redirect("/login/index.php")
+        return user
+
+    # -- pages ---------------------------------------------------------------------------------
+    def login(self, request: Request, session: SessionRecord) -> Response:
+        if request.method == "POST":
+            return self._login_post(request, session)
+        user = self.state.user_of(session)
+        testsession = request.param("testsession")
+        if testsession is not None:
+            if user is not None and testsession == str(user.id):
+                target = session.wantsurl or LANDING_PATH
+                session.wantsurl = None
+                return self._redirect(target)
+            session.loginerrormsg = COOKIES_DISABLED
+        if user is not None:
+            content = pages.already_logged_in(self.wwwroot, session, user)
+            return self._page(session, "Totara: Log in to the site", "page-login-index", content)
+        error, session.loginerrormsg = session.loginerrormsg, None
+        content = pages.login_form(self.wwwroot, session, error)
+        return self._page(session, "Totara: Log in to the site", "page-login-index", content)
+
+    def _login_post(self, request: Request, session: SessionRecord) -> Response:
+        form = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+
+        def field(name: str) -> str:
+            return form.get(name, [""])[0]
+
+        if field("logintoken") != session.sesskey:
+            session.loginerrormsg = SESSION_ERROR
+            return self._redirect("/login/index.php")
+        user = self.state.authenticate(field("username").strip().lower(), field("password"))
+        if user is None:
+            session.loginerrormsg = INVALID_LOGIN
+            return self._redirect("/login/index.php")
+        new = self.state.log_in(session, user)
+        response = self._redirect(f"/login/index.php?testsession={user.id}")
+        response.headers.insert(0, self._set_cookie(new))
+        return response
+
+    def logout(self, request: Request, session: SessionRecord) -> Response:
+        sesskey = request.param("sesskey")
+        if sesskey is None and request.method == "POST":
+            sesskey = parse_qs(request.body.decode("utf-8", "replace")).get("sesskey", [None])[0]
+        if self.state.user_of(session) is None:
+            return self._redirect("/")
+        if sesskey != session.sesskey:
+            content = pages.logout_confirm(self.wwwroot, session)
+            return self._page(session, "Totara: Log out", "page-login-logout", content)
+        self.state.terminate(session)
+        fresh = self.state.start_anonymous()
+        response = self._redirect("/")
+        response.headers.insert(0, self._set_cookie(fresh))
+        return response
+
+    def dashboard(self, request: Request, session: SessionRecord) -> Response:
+        user = self._require_login(request, session)
+        if isinstance(user, Response):
+            return user
+        return self._page(
+            session, "Totara: Dashboard", "page-totara-dashboard-index", pages.dashboard(user)
+        )
+
+    def profile(self, request: Request, session: SessionRecord) -> Response:
+        user = self._require_login(request, session)
+        if isinstance(user, Response):
+            return user
+        return self._page(session, "Totara: Profile", "page-user-profile", pages.profile(user))
+
+    def front_page(self, request: Request, session: SessionRecord) -> Response:
+        return self._page(session, "Totara Learn", "page-site-index", pages.front_page())
+
+    # -- the AJAX GraphQL endpoint -------------------------------------------------------------
+    def ajax(self, request: Request) -> Response:
+        headers = [JSON, *JSON_NO_CACHE]
+        if request.method != "POST":
+            body = webapi.error_body(webapi.ONLY_POST, category=None)
+            return Response(400, webapi.encode(body), headers)
+        payload = webapi.parse(request.body)
+        if webapi.is_nosession(payload):
+            return Response(
+                200, webapi.encode(webapi.answer(payload, self.state, None, None)), headers
+            )
+        cookie_headers: list[tuple[str, str]] = []
+        session = self._session(request, cookie_headers)
+        sesskey = request.headers.get("x-totara-sesskey") or request.param("sesskey")
+        with session.lock:
+            answer = webapi.answer(payload, self.state, session, sesskey)
+        return Response(200, webapi.encode(answer), cookie_headers + headers)

@@ -1,0 +1,155 @@
+"""The HTTP server that carries the bundled site: threaded, loopback only, with an access log."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TextIO
+from urllib.parse import parse_qs, urlsplit
+
+from .app import Request, TotaraApp
+from .state import SiteState
+
+# Access logs are read by people and scanned by tests: sesskeys in URLs never reach them.
+_SECRET_PARAM = re.compile(r"((?:^|[?&])(?:sesskey|logintoken)=)[^&\s]*")
+MAX_BODY = 1 << 20
+
+
+def redact_target(target: str) -> str:
+    return _SECRET_PARAM.sub(r"\1[redacted]", target)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive, so clients can reuse connections
+    disable_nagle_algorithm = True  # without it every redirect or POST stalls ~40 ms
+    server_version = "Apache"
+    sys_version = ""
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.send_error(413)
+            return
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        response = self.server.app.handle(request)
+        self.send_response_only(response.status)
+        self.send_header("Date", self.date_time_string())
+        self.send_header("Server", "Apache")
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+        self.server.log_access(
+            self.client_address[0],
+            self.requestline,
+            response.status,
+            len(response.body),
+            time.perf_counter() - started,
+        )
+
+    do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # every request is logged once, by _serve, with secrets redacted
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, app: TotaraApp, log: Callable[[str], None]) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.app = app
+        self._log = log
+
+    def log_access(self, client: str, line: str, status: int, size: int, seconds: float) -> None:
+        when = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
+        self._log(
+            f'{client} - - [{when}] "{redact_target(line)}" {status} {size} {seconds * 1000:.1f}ms'
+        )
+
+
+class DevSite:
+    """A running bundled site. Use as a context manager, or start()/stop().
+
+    `access_log` holds every log line (also written to *log_stream* when one is given), so
+    tests can count requests such as logins.
+    """
+
+    def __init__(
+        self,
+        users: dict[str, str] | None = None,
+        *,
+        port: int = 0,
+        cookie_suffix: str = "",
+        session_timeout: float = 7200.0,
+        lockout_threshold: int = 20,
+        log_stream: TextIO | None = None,
+    ) -> None:
+        if cookie_suffix and not cookie_suffix.isalnum():
+            raise ValueError("the cookie suffix must be letters and digits")
+        self.state = SiteState(
+            users if users is not None else {"alice": "alice-password"},
+            session_timeout=session_timeout,
+            lockout_threshold=lockout_threshold,
+        )
+        self.app = TotaraApp(self.state, cookie_suffix)
+        self.access_log: list[str] = []
+        self._log_stream = log_stream
+        self._log_lock = threading.Lock()
+        self._server = _Server(port, self.app, self._log)
+        host, bound_port = self._server.server_address[:2]
+        self.url = f"http://{host!s}:{bound_port}"
+        self.app.wwwroot = self.url
+        self._thread: threading.Thread | None = None
+
+    @property
+    def cookie_name(self) -> str:
+        return self.app.cookie_name
+
+    def _log(self, line: str) -> None:
+        with self._log_lock:
+            self.access_log.append(line)
+            if self._log_stream is not None:
+                print(line, file=self._log_stream, flush=True)
+
+    def count(self, method: str, path: str) -> int:
+        """How many requests of this method reached this path (query string ignored)."""
+        needle = f'"{method} {path}'
+        return sum(1 for line in self.access_log if needle in line)
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.2)
+
+    def start(self) -> DevSite:
+        self._thread = threading.Thread(target=self.serve_forever, name="devsite", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()  # only a running serve_forever can be shut down
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def __enter__(self) -> DevSite:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,63 @@
+"""One error tree for harvester; each class carries the exit code the CLI uses.
+
+Messages are one line, say what went wrong and what to do next, and never hold a secret.
+"""
+
+from __future__ import annotations
+
+
+class HarvestError(Exception):
+    """Base of every error harvester raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        # Collapse to one line: the CLI prints exactly one line per error.
+        super().__init__(" ".join(message.split()))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class UsageError(HarvestError):
+    """The command line or its input is wrong (exit 2)."""
+
+    exit_code = 2
+
+
+class LoginRefused(HarvestError):
+    """The site refused the credentials: bad password, unknown user, locked account (exit 3)."""
+
+    exit_code = 3
+
+
+class NoSession(HarvestError):
+    """No valid stored session: missing, or expired and not refreshable (exit 4)."""
+
+    exit_code = 4
+
+
+class SiteUnreachable(HarvestError):
+    """The site could not be reached or did not answer in time (exit 5)."""
+
+    exit_code = 5
+
+
+class KeyringUnavailable(HarvestError):
+    """No usable OS keyring: no backend, locked, or not answering (exit 6)."""
+
+    exit_code = 6
+
+
+class LoginFlowError(HarvestError):
+    """The login did not go the way a Totara login goes: unexpected page,
+    required-action page, missing cookie or sesskey (exit 7)."""
+
+    exit_code = 7
+
+
+class BrowserUnavailable(HarvestError):
+    """No browser could be started (exit 1: nothing the site or the user input did)."""
+
+    exit_code = 1

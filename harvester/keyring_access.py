@@ -1,0 +1,145 @@
+"""Every call into the OS keyring goes through here: a timeout, and errors that name the fix.
+
+`keyring` is imported lazily: it costs ~70 ms, and only commands that touch secrets pay it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .errors import KeyringUnavailable, UsageError
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 30.0
+FIX = (
+    "start a Secret Service in your D-Bus session (gnome-keyring-daemon, KeePassXC), or choose "
+    "an encrypted file backend explicitly: pip install 'harvester[cryptfile]' and set "
+    "PYTHON_KEYRING_BACKEND=keyrings.cryptfile.cryptfile.CryptFileKeyring"
+)
+
+
+def keyring_timeout() -> float:
+    raw = os.environ.get("HARVEST_KEYRING_TIMEOUT", "")
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(
+            f"HARVEST_KEYRING_TIMEOUT must be a number of seconds, not {raw!r}"
+        ) from None
+    if value <= 0:
+        raise UsageError("HARVEST_KEYRING_TIMEOUT must be more than 0 seconds")
+    return value
+
+
+def _with_timeout(fn: Callable[[], T], what: str) -> T:
+    """Run *fn* in a daemon thread; give up after HARVEST_KEYRING_TIMEOUT seconds.
+
+    A Secret Service daemon that is stopped (or a prompt nobody answers) would otherwise
+    hang the command forever. The daemon thread is abandoned; it cannot keep the process alive.
+    """
+    timeout = keyring_timeout()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="harvester-keyring", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise KeyringUnavailable(
+            f"the keyring did not answer within {timeout:g} s while {what}: is the Secret Service "
+            "daemon stopped or waiting for a prompt? (HARVEST_KEYRING_TIMEOUT sets the limit)"
+        )
+    if "error" in box:
+        raise _translate(box["error"], what) from None
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def _translate(exc: BaseException, what: str) -> BaseException:
+    if isinstance(exc, KeyringUnavailable):
+        return exc
+    if not isinstance(exc, Exception):
+        return exc  # KeyboardInterrupt, SystemExit: let them through untouched
+    from keyring import errors as kerr
+
+    if isinstance(exc, kerr.NoKeyringError):
+        return KeyringUnavailable(f"no usable OS keyring backend: {FIX}")
+    if isinstance(exc, kerr.KeyringLocked):
+        return KeyringUnavailable(
+            "the keyring is locked and could not be unlocked: unlock your login keyring "
+            "(on a headless server: gnome-keyring-daemon --unlock) and try again"
+        )
+    # Keyring and D-Bus messages name services and paths, never the secret itself.
+    detail = " ".join(str(exc).split())[:200]
+    return KeyringUnavailable(f"the keyring failed while {what}: {type(exc).__name__}: {detail}")
+
+
+def _backend() -> Any:
+    import keyring
+    from keyring.backends import fail
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring):
+        raise KeyringUnavailable(f"no usable OS keyring backend: {FIX}")
+    name = f"{type(backend).__module__}.{type(backend).__name__}"
+    if "Plaintext" in name and not _chosen_explicitly():
+        raise KeyringUnavailable(
+            f"keyring chose {name}, which stores secrets unencrypted; harvester will not use it "
+            "unless you select it by name (PYTHON_KEYRING_BACKEND): " + FIX
+        )
+    return backend
+
+
+def _chosen_explicitly() -> bool:
+    if os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return True
+    from keyring.util import platform_
+
+    return os.path.exists(os.path.join(platform_.config_root(), "keyringrc.cfg"))
+
+
+def backend_name() -> str:
+    backend = _with_timeout(_backend, "choosing a backend")
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+def check_available() -> None:
+    """Fail early (before a browser starts) when no keyring can hold the session."""
+    _with_timeout(_backend, "choosing a backend")
+
+
+def get_secret(service: str, user: str) -> str | None:
+    def run() -> str | None:
+        value = _backend().get_password(service, user)
+        return None if value is None else str(value)
+
+    return _with_timeout(run, "reading a secret")
+
+
+def set_secret(service: str, user: str, secret: str) -> None:
+    _with_timeout(lambda: _backend().set_password(service, user, secret), "storing a secret")
+
+
+def delete_secret(service: str, user: str) -> bool:
+    """Delete an entry; False when there was none."""
+
+    def run() -> bool:
+        from keyring.errors import PasswordDeleteError
+
+        try:
+            _backend().delete_password(service, user)
+        except PasswordDeleteError:
+            return False
+        return True
+
+    return _with_timeout(run, "deleting a secret")
