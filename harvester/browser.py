@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .errors import BrowserUnavailable, LoginFlowError, LoginRefused, SiteUnreachable
+from .errors import (
+    BrowserUnavailable,
+    LoginFlowError,
+    LoginRefused,
+    SiteUnreachable,
+    UsageError,
+)
 from .site import DEFAULT_COOKIE_PREFIX, login_url
 
 if TYPE_CHECKING:
@@ -42,6 +48,7 @@ SYSTEM_BROWSERS = [
     "google-chrome",
     "google-chrome-stable",
 ]
+MAX_TMPDIR_LENGTH = 40
 INVALID_LOGIN = "Invalid login"
 SESSION_ERROR = "server error that affects your login session"
 REQUIRED_ACTIONS = {
@@ -90,7 +97,11 @@ def private_tmpdir() -> Iterator[str]:
     Playwright's driver and Chromium inherit TMPDIR and put the temporary profile there, so
     no cookie or cache outlives the login, even when the browser is killed.
     """
-    path = tempfile.mkdtemp(prefix="harvester-browser-")
+    base = tempfile.gettempdir()
+    if len(base) > MAX_TMPDIR_LENGTH and os.path.isdir("/tmp"):
+        # Chromium puts a unix socket deep inside the profile; a socket path has ~107 bytes.
+        base = "/tmp"
+    path = tempfile.mkdtemp(prefix="harvester-browser-", dir=base)
     old = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = path
     try:
@@ -242,6 +253,8 @@ def _translate(exc: Exception, wwwroot: str, timeout: float) -> Exception:
     ):
         if marker in text:
             return SiteUnreachable(f"cannot reach {wwwroot}: {marker}")
+    if "ERR_UNSAFE_PORT" in text:
+        return UsageError(f"Chromium refuses to connect to the port of {wwwroot} (ERR_UNSAFE_PORT)")
     if "ERR_CERT_" in text:
         found = re.search(r"ERR_CERT_[A-Z_]+", text)
         code = found.group(0) if found else "ERR_CERT"

@@ -10,7 +10,7 @@ from . import redact
 from .browser import login_with_password, open_browser
 from .errors import LoginRefused, UsageError
 from .session import Session
-from .site import DEFAULT_COOKIE_PREFIX
+from .site import DEFAULT_COOKIE_PREFIX, check_reachable
 from .store import SessionStore
 from .verify import verify_session
 
@@ -39,6 +39,7 @@ def login(
     redact.register(password)
     store = store or SessionStore()
     store.check_available()  # fail before a browser starts, not after a login
+    check_reachable(wwwroot, timeout)
     started = time.time()
     with open_browser(timeout) as browser:
         captured = login_with_password(

@@ -134,7 +134,7 @@ class DevSite:
         return sum(1 for line in self.access_log if needle in line)
 
     def serve_forever(self) -> None:
-        self._server.serve_forever(poll_interval=0.2)
+        self._server.serve_forever(poll_interval=0.05)
 
     def start(self) -> DevSite:
         self._thread = threading.Thread(target=self.serve_forever, name="devsite", daemon=True)

@@ -1,0 +1,5 @@
+"""`python -m harvester` is `harvest`."""
+
+from .cli import main
+
+main()

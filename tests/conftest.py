@@ -1,0 +1,86 @@
+"""Real parts for every test: a private Secret Service keyring in a temporary HOME, the bundled
+Totara site on loopback, and the `harvest` executable run the way a user runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harvester.devsite import DevSite
+from harvester.testing.private_keyring import PrivateSecretService
+
+# Chromium looks up ~40 Google hosts at start; on a closed network that is only noise and delay.
+BROWSER_ARGS = '--host-resolver-rules="MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"'
+HARVEST = shutil.which("harvest", path=os.path.dirname(sys.executable)) or "harvest"
+
+_service: PrivateSecretService | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start a private keyring before any test imports keyring, unless scripts/test did."""
+    global _service
+    os.environ["HARVEST_BROWSER_ARGS"] = BROWSER_ARGS
+    if os.environ.get("HARVEST_PRIVATE_KEYRING"):
+        return
+    _service = PrivateSecretService()
+    os.environ.update(_service.start())
+    os.environ["HARVEST_PRIVATE_KEYRING"] = str(_service.home)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _service is not None:
+        _service.stop()
+
+
+ALICE_PASSWORD = "pw1"
+BOB_PASSWORD = "bob's pw with spaces & $(symbols)"
+
+
+@pytest.fixture
+def site(make_totara_site: Callable[..., DevSite]) -> DevSite:
+    """The acceptance site: cookie suffix `abc`, alice:pw1 and bob."""
+    return make_totara_site({"alice": ALICE_PASSWORD, "bob": BOB_PASSWORD}, cookie_suffix="abc")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class HarvestRunner:
+    """Runs the installed `harvest` executable with a per-test state dir and TMPDIR."""
+
+    env: dict[str, str]
+    tmpdir: Path
+
+    def __call__(self, *args: str, input: str | None = None, **env: str) -> Result:
+        proc = subprocess.run(
+            [HARVEST, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env={**self.env, **env},
+            timeout=120,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def harvest(tmp_path: Path) -> Iterator[HarvestRunner]:
+    # Short on purpose: Chromium's profile socket must fit in a unix socket path.
+    tmpdir = Path(tempfile.mkdtemp(prefix="hvt-", dir="/tmp"))
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "TMPDIR": str(tmpdir)}
+    env.pop("HARVEST_SITE", None)
+    yield HarvestRunner(env, tmpdir)
+    shutil.rmtree(tmpdir, ignore_errors=True)
