@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -56,7 +57,6 @@ REQUIRED_ACTIONS = {
     "/user/edit.php": "the site demands that the user complete their profile",
     "/admin/tool/sitepolicy/": "the site demands that the user accept the site policy",
 }
-_SESSKEY_RE = re.compile(r'"sesskey":"([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -101,17 +101,47 @@ def private_tmpdir() -> Iterator[str]:
     if len(base) > MAX_TMPDIR_LENGTH and os.path.isdir("/tmp"):
         # Chromium puts a unix socket deep inside the profile; a socket path has ~107 bytes.
         base = "/tmp"
-    path = tempfile.mkdtemp(prefix="harvester-browser-", dir=base)
+    path: str | None = None
     old = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = path
     try:
+        with _signals_deferred():  # a Ctrl-C lands after the folder exists and is ours to clean
+            path = tempfile.mkdtemp(prefix="harvester-browser-", dir=base)
+            os.environ["TMPDIR"] = path
         yield path
     finally:
-        if old is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = old
+        with _signals_deferred():  # a second Ctrl-C must not leave half a profile behind
+            if old is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = old
+            if path is not None:
+                _remove_tree(path)
+
+
+def _remove_tree(path: str) -> None:
+    """Remove *path*; a browser that is still exiting may write into it for a moment."""
+    for _ in range(50):
         shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            return
+        time.sleep(0.05)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the block ends (main thread only; elsewhere a no-op)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager
@@ -159,47 +189,73 @@ def login_with_password(
         page.set_default_timeout(timeout * 1000)
         url = login_url(wwwroot)
         try:
-            _open_login_page(page, url)
+            button = _open_login_page(page, url)
             with page.expect_navigation(wait_until="domcontentloaded"):
                 page.fill("#username", user)
                 page.fill("#password", password)
-                if page.locator("#loginbtn").count():
+                if button:
                     page.click("#loginbtn", no_wait_after=True)
                 else:
                     page.press("#password", "Enter", no_wait_after=True)
-            return _read_outcome(page, context.cookies(wwwroot), wwwroot, user, cookie_prefix)
+            outcome = page.evaluate(OUTCOME_PROBE)
+            cookies = context.cookies(wwwroot)
+            return _read_outcome(page.url, outcome, cookies, wwwroot, user, cookie_prefix)
         except PlaywrightError as exc:
             raise _translate(exc, wwwroot, timeout) from None
     finally:
         context.close()
 
 
-def _open_login_page(page: Page, url: str) -> None:
+# One round trip each: every call into the browser costs milliseconds on a busy machine.
+FORM_PROBE = """() => ({
+    form: !!document.querySelector('form#login'),
+    username: !!document.querySelector('#username'),
+    password: !!document.querySelector('#password'),
+    button: !!document.querySelector('#loginbtn'),
+})"""
+OUTCOME_PROBE = """() => {
+    const error = document.querySelector('#loginerrormessage');
+    let sesskey = (window.M && M.cfg && M.cfg.sesskey) || null;
+    if (!sesskey) {
+        const found = document.documentElement.innerHTML.match(/"sesskey":"([^"]+)"/);
+        sesskey = found ? found[1] : null;
+    }
+    return {
+        error: error ? error.innerText : null,
+        bodyClass: document.body ? document.body.className : '',
+        sesskey: sesskey,
+    };
+}"""
+
+
+def _open_login_page(page: Page, url: str) -> bool:
+    """Open the login page; True when it has a #loginbtn to click."""
     response = page.goto(url, wait_until="domcontentloaded")
     if response is not None and response.status == 503:
         retry = response.headers.get("retry-after")
         raise SiteUnreachable(
             f"{url} answered 503 (maintenance)" + (f"; retry after {retry} s" if retry else "")
         )
-    if not (
-        page.locator("form#login").count()
-        and page.locator("#username").count()
-        and page.locator("#password").count()
-    ):
+    found = page.evaluate(FORM_PROBE)
+    if not (found["form"] and found["username"] and found["password"]):
         status = f"HTTP {response.status}" if response is not None else "no response"
         raise LoginFlowError(
             f"{page.url} is not a Totara login page ({status}; no form#login with #username "
             "and #password): check the site URL"
         )
+    return bool(found["button"])
 
 
 def _read_outcome(
-    page: Page, cookies: Any, wwwroot: str, user: str, cookie_prefix: str
+    landing: str,
+    outcome: dict[str, Any],
+    cookies: Any,
+    wwwroot: str,
+    user: str,
+    cookie_prefix: str,
 ) -> CapturedLogin:
-    landing = page.url
-    error = page.locator("#loginerrormessage")
-    if error.count():
-        text = " ".join(error.first.inner_text().split())[:200]
+    if outcome["error"] is not None:
+        text = " ".join(str(outcome["error"]).split())[:200]
         if SESSION_ERROR in text:
             raise LoginFlowError(
                 f"the site rejected the login form itself ({text}); it may need a newer harvester"
@@ -214,8 +270,7 @@ def _read_outcome(
             raise LoginFlowError(
                 f"{what} ({landing}): log in once in a browser and finish that page, then retry"
             )
-    body_class = page.evaluate("() => document.body ? document.body.className : ''")
-    if "notloggedin" in str(body_class).split():
+    if "notloggedin" in str(outcome["bodyClass"]).split():
         raise LoginFlowError(f"after the login form the page {landing} still shows no user")
     session_cookies = [
         c for c in cookies if str(c.get("name", "")).startswith(cookie_prefix) and c.get("value")
@@ -226,10 +281,7 @@ def _read_outcome(
         )
     # Several matches (e.g. a stale cookie of another suffix on a parent path): the most specific.
     cookie = max(session_cookies, key=lambda c: len(str(c.get("path", ""))))
-    sesskey = page.evaluate("() => (window.M && M.cfg && M.cfg.sesskey) || null")
-    if not sesskey:
-        found = _SESSKEY_RE.search(page.content())
-        sesskey = found.group(1) if found else None
+    sesskey = outcome["sesskey"]
     if not sesskey:
         raise LoginFlowError(f"the landing page {landing} carries no M.cfg.sesskey")
     return CapturedLogin(str(cookie["name"]), str(cookie["value"]), str(sesskey), landing)

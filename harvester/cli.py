@@ -126,25 +126,54 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+_interrupted: list[int] = []
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    # A terminal's Ctrl-C reaches the browser and its driver too; whatever error their exit
+    # causes next, the user's intent wins: report the interruption, not its side effects.
+    _interrupted.append(signum)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console entry point: one line on stderr and a documented exit code for every failure."""
+    import signal
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    # asyncio inside Playwright complains on stderr when its driver dies under it; the error
+    # that matters reaches us as an exception anyway.
+    asyncio_log = logging.getLogger("asyncio")
+    asyncio_log.addHandler(logging.NullHandler())
+    asyncio_log.propagate = False
     try:
         result = app(standalone_mode=False)
-    except HarvestError as exc:
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        if _interrupted:
+            _fail("interrupted", 128 + _interrupted[0])
+        _report(exc)
+    if _interrupted and result == 130:  # Typer turns KeyboardInterrupt into Exit(130)
+        _fail("interrupted", 128 + _interrupted[0])
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _report(exc: BaseException) -> NoReturn:
+    """One line on stderr and the documented exit code for any exception."""
+    if isinstance(exc, HarvestError):
         _fail(exc.message, exc.exit_code)
-    except typer.Abort:
+    if isinstance(exc, (typer.Abort, KeyboardInterrupt)):
         _fail("interrupted", 130)
-    except typer.TyperException as exc:
+    if isinstance(exc, typer.TyperException):
         # Typer's usage errors ("No such option", "Missing option"): one line, exit 2 (design.md)
         text = exc.format_message().strip().splitlines()
         _fail(f"{text[0] if text else 'usage error'} (see harvest --help)", 2)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except Exception as exc:  # the last line of defence: still one line, still no secret
-        if os.environ.get("HARVEST_DEBUG"):
-            import traceback
+    # The last line of defence: still one line, still no secret.
+    if os.environ.get("HARVEST_DEBUG"):
+        import traceback
 
-            print(redact.redact(traceback.format_exc()), file=sys.stderr)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        _fail(f"unexpected {type(exc).__name__}: {first[:200]} (HARVEST_DEBUG=1 shows more)", 1)
-    sys.exit(result if isinstance(result, int) else 0)
+        print(redact.redact("".join(traceback.format_exception(exc))), file=sys.stderr)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    _fail(f"unexpected {type(exc).__name__}: {first[:200]} (HARVEST_DEBUG=1 shows more)", 1)

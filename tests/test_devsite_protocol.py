@@ -18,11 +18,11 @@ STATUS_BODY = re.compile(
     rb'^\{"data":\{"totara_webapi_status":\{"status":"ok","timestamp":"\d+",'
     rb'"date":"\d\d/\d\d/\d{4}"\}\}\}$'
 )
-INTERNAL = b'{"errors":[{"message":"Internal server error","extensions":{"category":"internal"}}],"error":"Internal server error"}'
-REQUIRE_REFRESH = b'{"errors":[{"message":"Invalid sesskey, page reload required","extensions":{"category":"require_refresh"}}],"error":"Invalid sesskey, page reload required"}'
-REQUIRE_LOGIN = b'{"errors":[{"message":"Invalid sesskey, page reload required","extensions":{"category":"require_login"}}],"error":"Invalid sesskey, page reload required"}'
-ONLY_POST = b'{"errors":[{"message":"Invalid webapi request, only POST method is allowed"}],"error":"Invalid webapi request, only POST method is allowed"}'
-LANG_EDIT = b'{"data":{"lang_strings":[{"lang":"en","identifier":"edit","component":"core","string":"Edit"}]}}'
+INTERNAL = b'{"errors":[{"message":"Internal server error","extensions":{"category":"internal"}}],"error":"Internal server error"}'  # noqa: E501
+REQUIRE_REFRESH = b'{"errors":[{"message":"Invalid sesskey, page reload required","extensions":{"category":"require_refresh"}}],"error":"Invalid sesskey, page reload required"}'  # noqa: E501
+REQUIRE_LOGIN = b'{"errors":[{"message":"Invalid sesskey, page reload required","extensions":{"category":"require_login"}}],"error":"Invalid sesskey, page reload required"}'  # noqa: E501
+ONLY_POST = b'{"errors":[{"message":"Invalid webapi request, only POST method is allowed"}],"error":"Invalid webapi request, only POST method is allowed"}'  # noqa: E501
+LANG_EDIT = b'{"data":{"lang_strings":[{"lang":"en","identifier":"edit","component":"core","string":"Edit"}]}}'  # noqa: E501
 STATUS = {"operationName": "totara_webapi_status", "variables": {}}
 
 

@@ -224,8 +224,16 @@ def test_a_page_that_is_not_a_totara_login_page_exits_7(
 def test_no_keyring_exits_6_naming_the_fix_before_any_browser(
     site: DevSite, harvest: HarvestRunner
 ) -> None:
-    result = harvest("login", "--user", "alice", "--site", site.url, "--password-stdin",
-                     input="pw1\n", DBUS_SESSION_BUS_ADDRESS="unix:path=/nonexistent/bus")
+    result = harvest(
+        "login",
+        "--user",
+        "alice",
+        "--site",
+        site.url,
+        "--password-stdin",
+        input="pw1\n",
+        DBUS_SESSION_BUS_ADDRESS="unix:path=/nonexistent/bus",
+    )
     assert result.code == 6, result.err
     assert "Secret Service" in result.err and "PYTHON_KEYRING_BACKEND" in result.err
     assert result.err.count("\n") == 1

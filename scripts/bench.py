@@ -1,0 +1,138 @@
+"""Benchmark rows for harvester; run through scripts/bench (it provides a private keyring).
+
+Every figure is a ratio against a baseline measured in the same run on the same site, so the
+table says something on a noisy machine. Medians of N runs; N is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from harvester.browser import login_with_password, open_browser
+from harvester.devsite import DevSite
+
+HARVEST = shutil.which("harvest", path=os.path.dirname(sys.executable)) or "harvest"
+PASSWORD = "bench-password"
+SESSKEY = re.compile(r'"sesskey":"([^"]+)"')
+TOKEN = re.compile(r'name="logintoken" value="([^"]+)"')
+
+
+def median_seconds(fn: Callable[[], object], runs: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def raw_http_login(site: DevSite, http: httpx.Client) -> None:
+    """The floor: the same login as plain HTTP (GET form, POST, follow redirects, regex),
+    on one reused client with a fresh cookie jar: protocol work only."""
+    http.cookies.clear()
+    form = http.get(f"{site.url}/login/index.php")
+    token = TOKEN.search(form.text)
+    assert token
+    landing = http.post(
+        f"{site.url}/login/index.php",
+        data={"username": "alice", "password": PASSWORD, "logintoken": token.group(1)},
+    )
+    assert SESSKEY.search(landing.text) and "notloggedin" not in landing.text
+
+
+def cold_cli_login(site: DevSite, env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        [HARVEST, "login", "--user", "alice", "--site", site.url, "--password-stdin"],
+        input=f"{PASSWORD}\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    chromium = "chromium ?"
+    exe = shutil.which("chromium")
+    if exe:
+        chromium = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {chromium}, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args()
+    n_raw, n_cold, n_warm = (20, 3, 5) if args.quick else (50, 10, 20)
+    os.environ.setdefault(
+        "HARVEST_BROWSER_ARGS", '--host-resolver-rules="MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"'
+    )
+    rows: list[tuple[str, str, float, float, int]] = []
+    with DevSite({"alice": PASSWORD}) as site, tempfile.TemporaryDirectory() as state:
+        env = {**os.environ, "XDG_STATE_HOME": state}
+        with httpx.Client(follow_redirects=True, timeout=30) as http:
+            raw = median_seconds(lambda: raw_http_login(site, http), n_raw, warmup=3)
+        cold = median_seconds(lambda: cold_cli_login(site, env), n_cold)
+        rows.append(
+            (
+                "`harvest login`, cold process (browser start, login, verify, keyring)",
+                "raw-HTTP login",
+                cold,
+                raw,
+                n_cold,
+            )
+        )
+        with open_browser(30) as browser:
+            warm = median_seconds(
+                lambda: login_with_password(browser, site.url, "alice", PASSWORD, timeout=30),
+                n_warm,
+            )
+        rows.append(
+            (
+                "login in an already-open browser (new context, form, cookie, sesskey)",
+                "raw-HTTP login",
+                warm,
+                raw,
+                n_warm,
+            )
+        )
+    print(f"Machine: {machine()}\n")
+    print("| what | baseline | time | baseline time | ratio | runs |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for what, base, value, base_value, runs in rows:
+        print(
+            f"| {what} | {base} | {value * 1000:.0f} ms | {base_value * 1000:.1f} ms | "
+            f"{value / base_value:.0f}x | {runs} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

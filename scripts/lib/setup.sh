@@ -1,0 +1,54 @@
+# Sourced by scripts/test, scripts/demo and scripts/bench: install only what is missing.
+# Debian packages: chromium (the browser Playwright drives), dbus + gnome-keyring (a real
+# Secret Service), curl (the README's curl call). Then a .venv with harvester and its dev extra.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="$ROOT/.venv"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+have_browser() {
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+        || command -v google-chrome >/dev/null 2>&1
+}
+
+ensure_system_packages() {
+    local missing=()
+    have_browser || missing+=(chromium)
+    command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus)
+    command -v gnome-keyring-daemon >/dev/null 2>&1 || missing+=(gnome-keyring)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    if ! python3 -c 'import sys; assert sys.version_info >= (3, 10)' 2>/dev/null; then
+        missing+=(python3)
+    fi
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        missing+=(python3-venv)
+    fi
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing Debian packages: ${missing[*]}"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { echo "need root (or sudo) to apt-get install ${missing[*]}" >&2; exit 1; }
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_venv() {
+    local stamp="$VENV/.harvester-stamp" want
+    want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+    if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    say "setting up $VENV (harvester and its dev extra)"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
+    echo "$want" > "$stamp"
+}
+
+setup_all() {
+    ensure_system_packages
+    ensure_venv
+}

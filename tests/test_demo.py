@@ -1,0 +1,14 @@
+"""`harvest demo`: what scripts/demo runs after set-up."""
+
+from __future__ import annotations
+
+from .conftest import HarvestRunner
+
+
+def test_demo_logs_alice_in_and_gets_status_ok(harvest: HarvestRunner) -> None:
+    result = harvest("demo")
+    assert result.code == 0, result.err
+    assert "Logged in alice at http://127.0.0.1:" in result.out
+    assert '"status":"ok"' in result.out
+    assert '"username":"alice"' in result.out
+    assert list(harvest.tmpdir.iterdir()) == []

@@ -1,0 +1,160 @@
+"""The library without the CLI: values, the store on the real keyring, the login API."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import keyring
+import pytest
+
+import harvester
+from harvester import keyring_access
+from harvester.devsite import DevSite
+from harvester.errors import KeyringUnavailable, LoginRefused, NoSession, UsageError
+from harvester.redact import redact, register
+from harvester.session import Session
+from harvester.site import normalize_wwwroot
+from harvester.store import SessionStore
+
+from .conftest import ALICE_PASSWORD
+
+
+def make_session(wwwroot: str = "https://lms.example.com", **changes: object) -> Session:
+    values: dict[str, object] = {
+        "wwwroot": wwwroot,
+        "user": "alice",
+        "cookie_name": "TotaraSessionabc",
+        "cookie_value": "c00kievalue1234567890",
+        "sesskey": "h30yaFaWsE",
+        "obtained_at": 1.0,
+    }
+    values.update(changes)
+    return Session(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("given", "wwwroot"),
+    [
+        ("https://LMS.example.com/", "https://lms.example.com"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("https://example.com/totara/", "https://example.com/totara"),
+        ("https://example.com/totara/login/index.php", "https://example.com/totara"),
+        ("http://[::1]:8000/", "http://[::1]:8000"),
+    ],
+)
+def test_wwwroot_is_canonical(given: str, wwwroot: str) -> None:
+    assert normalize_wwwroot(given) == wwwroot
+
+
+@pytest.mark.parametrize("bad", ["", "lms.example.com", "ftp://x", "https://u:p@x.example"])
+def test_bad_site_urls_are_usage_errors(bad: str) -> None:
+    with pytest.raises(UsageError):
+        normalize_wwwroot(bad)
+
+
+def test_session_repr_and_redacted_view_hide_secrets() -> None:
+    session = make_session()
+    for text in (repr(session), str(session), json.dumps(session.redacted())):
+        assert "c00kievalue1234567890" not in text and "h30yaFaWsE" not in text
+    assert session.cookie_header == "TotaraSessionabc=c00kievalue1234567890"
+
+
+def test_session_secret_round_trips_in_the_design_layout() -> None:
+    session = make_session(verified_at=2.5)
+    data = json.loads(session.to_secret())
+    assert data == {
+        "v": 1,
+        "cookie_name": "TotaraSessionabc",
+        "cookie_value": "c00kievalue1234567890",
+        "sesskey": "h30yaFaWsE",
+        "wwwroot": "https://lms.example.com",
+        "obtained_at": 1.0,
+        "verified_at": 2.5,
+    }
+    assert Session.from_secret("alice", session.to_secret()) == session
+
+
+@pytest.mark.parametrize("damaged", ["not json", '{"v": 2}', "[]", '{"v": 1, "sesskey": "x"}'])
+def test_a_damaged_entry_is_no_session_and_never_echoed(damaged: str) -> None:
+    with pytest.raises(NoSession) as caught:
+        Session.from_secret("alice", damaged)
+    assert damaged not in str(caught.value)
+    assert "harvest login" in str(caught.value)
+
+
+def test_redact_masks_registered_secrets() -> None:
+    register("supersecretvalue", "ab")  # too short values are ignored
+    assert redact("x supersecretvalue y ab") == "x [redacted] y ab"
+
+
+def test_store_saves_loads_and_deletes_on_the_real_keyring(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    session = make_session(f"http://store-test-{time.time_ns()}.invalid")
+    store.save(session)
+    assert store.load(session.wwwroot, "alice") == session
+    raw = keyring.get_password(f"harvester:session:{session.wwwroot}", "alice")
+    assert raw is not None and json.loads(raw)["sesskey"] == "h30yaFaWsE"
+    [entry] = store.entries()
+    assert (entry.wwwroot, entry.user, entry.cookie_name) == (
+        session.wwwroot,
+        "alice",
+        "TotaraSessionabc",
+    )
+    index = store.index_file.read_text()
+    assert "c00kievalue" not in index and "h30yaFaWsE" not in index
+    assert store.index_file.stat().st_mode & 0o077 == 0
+    assert store.delete(session.wwwroot, "alice") is True
+    assert store.load(session.wwwroot, "alice") is None
+    assert store.entries() == []
+
+
+def test_corrupted_keyring_entry_reads_as_no_session(tmp_path: Path) -> None:
+    wwwroot = f"http://corrupt-{time.time_ns()}.invalid"
+    keyring.set_password(f"harvester:session:{wwwroot}", "alice", "{not json")
+    with pytest.raises(NoSession):
+        SessionStore(tmp_path).load(wwwroot, "alice")
+
+
+def test_a_hanging_keyring_gives_up_after_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    def hang() -> None:
+        time.sleep(30)
+
+    monkeypatch.setenv("HARVEST_KEYRING_TIMEOUT", "0.2")
+    monkeypatch.setattr(keyring_access, "_backend", hang)
+    with pytest.raises(KeyringUnavailable, match=r"did not answer within 0\.2 s"):
+        keyring_access.get_secret("s", "u")
+
+
+def test_bad_keyring_timeout_value_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARVEST_KEYRING_TIMEOUT", "soon")
+    with pytest.raises(UsageError):
+        keyring_access.keyring_timeout()
+
+
+def test_login_api_from_python(site: DevSite, tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    session = harvester.login(site.url, "alice", ALICE_PASSWORD, store=store)
+    assert session.cookie_name == "TotaraSessionabc"
+    assert session.verified_at is not None
+    assert store.load(site.url, "alice") == session
+
+
+def test_login_api_wrong_password_raises_login_refused(site: DevSite, tmp_path: Path) -> None:
+    with pytest.raises(LoginRefused) as caught:
+        harvester.login(site.url, "alice", "not-the-password", store=SessionStore(tmp_path))
+    assert "not-the-password" not in str(caught.value)
+    assert SessionStore(tmp_path).entries() == []
+
+
+def test_pytest_plugin_fixture_gives_a_running_site(totara_site: DevSite) -> None:
+    import httpx
+
+    answer = httpx.post(
+        f"{totara_site.url}/totara/webapi/ajax.php",
+        timeout=10,
+        json={"operationName": "totara_webapi_status_nosession", "variables": {}},
+    )
+    assert answer.json()["data"]["totara_webapi_status"]["status"] == "ok"
+    assert "alice" in totara_site.state.users

@@ -1,0 +1,98 @@
+"""A login interrupted or watched from outside leaks nothing and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import keyring
+import pytest
+
+from harvester.devsite import DevSite
+
+from .conftest import ALICE_PASSWORD, BOB_PASSWORD, HARVEST, HarvestRunner
+from .test_login_cli import browsers_started_from, login, stored_secret
+
+
+def all_command_lines() -> set[str]:
+    lines = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            lines.add(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, UnicodeDecodeError):
+            continue
+    return lines
+
+
+def test_no_secret_in_any_process_argument_list_during_login(
+    site: DevSite, harvest: HarvestRunner
+) -> None:
+    proc = subprocess.Popen(
+        [HARVEST, "login", "--user", "bob", "--site", site.url, "--password-stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=harvest.env,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(f"{BOB_PASSWORD}\n")
+    proc.stdin.close()
+    seen: set[str] = set()
+    while proc.poll() is None:
+        seen |= all_command_lines()
+        time.sleep(0.02)
+    assert proc.wait() == 0, proc.stderr.read() if proc.stderr else ""
+    secret = stored_secret(site, "bob")
+    assert secret is not None
+    assert any("chromium" in line or "chrome" in line for line in seen)  # we did watch it
+    for value in (secret["cookie_value"], secret["sesskey"], BOB_PASSWORD):
+        assert not [line for line in seen if str(value) in line]
+
+
+@pytest.mark.parametrize("moment", ["login page served", "login form posted"])
+def test_ctrl_c_during_login_stores_nothing_and_leaves_no_browser_or_profile(
+    site: DevSite, harvest: HarvestRunner, moment: str
+) -> None:
+    assert login(harvest, site).code == 0
+    before = stored_secret(site)
+    marker = (
+        '"GET /login/index.php HTTP' if moment == "login page served" else '"POST /login/index.php'
+    )
+    seen_before = sum(marker in line for line in site.access_log)
+    proc = subprocess.Popen(
+        [HARVEST, "login", "--user", "alice", "--site", site.url, "--password-stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=harvest.env,
+        start_new_session=True,  # its own process group, like a terminal job
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(f"{ALICE_PASSWORD}\n")
+    proc.stdin.close()
+    deadline = time.monotonic() + 60
+    while sum(marker in line for line in site.access_log) == seen_before:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C at a terminal does
+    code = proc.wait(60)
+    err = proc.stderr.read() if proc.stderr else ""
+    if code == 0:
+        pytest.skip("the login finished before the signal arrived")  # too fast to interrupt
+    assert code == 130, err
+    assert err == "harvest: error: interrupted\n"
+    assert stored_secret(site) == before
+    # Chromium's helpers exit asynchronously after their parent: allow them a moment.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (
+        browsers_started_from(harvest.tmpdir) or any(harvest.tmpdir.iterdir())
+    ):
+        time.sleep(0.1)
+    assert browsers_started_from(harvest.tmpdir) == []
+    assert [str(p) for p in harvest.tmpdir.rglob("*")] == []
+    assert keyring.get_password(f"harvester:password:{site.url}", "alice") is None
