@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -97,6 +97,228 @@ def login(
     except LoginRefused as exc:
         raise (saved_password_refused(exc, user) if used_saved else exc) from None
     typer.echo(f"Logged in {user} at {wwwroot} (cookie {session.cookie_name})")
+
+
+def _site(site: str, user: str | None, store: Any) -> str:
+    from .site import normalize_wwwroot
+
+    return normalize_wwwroot(site) if site else str(store.site_for(user))
+
+
+def _load(store: Any, wwwroot: str, user: str) -> Any:
+    from .errors import NoSession
+
+    session = store.load(wwwroot, user)
+    if session is None:
+        raise NoSession(
+            f"no stored session for {user} at {wwwroot}: "
+            f"run harvest login --user {user} --site {wwwroot}"
+        )
+    return session
+
+
+FORMATS = ("sh", "fish", "powershell", "dotenv", "json")
+
+
+@app.command()
+def env(
+    user: UserOption,
+    site: SiteOption = "",
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="sh, fish, powershell, dotenv or json.")
+    ] = "sh",
+) -> None:
+    """Print the stored session as environment variables: eval "$(harvest env --user alice)".
+
+    TOTARA_WWWROOT, TOTARA_COOKIE (header-ready Name=value), TOTARA_COOKIE_NAME,
+    TOTARA_SESSION (the cookie value) and TOTARA_SESSKEY, quoted exactly for the format.
+    """
+    from .export import render
+    from .store import SessionStore
+
+    if format not in FORMATS:
+        raise UsageError(f"unknown format {format!r}: use {', '.join(FORMATS)}")
+    store = SessionStore()
+    wwwroot = _site(site, user, store)
+    session = _load(store, wwwroot, user)
+    redact.register(session.cookie_value, session.sesskey)
+
+    def warn(message: str) -> None:
+        print(f"harvest: warning: {message}", file=sys.stderr)
+
+    sys.stdout.write(render(session, format, warn))
+
+
+@app.command(
+    "exec",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def exec_(
+    ctx: typer.Context,
+    user: UserOption,
+    site: SiteOption = "",
+) -> None:
+    """Run a command with the session's variables set: harvest exec --user U -- CMD ARGS...
+
+    No shell in between; inherited TOTARA_* variables are replaced; the exit code is CMD's.
+    """
+    from .export import exec_with, refuse_nested
+    from .store import SessionStore
+
+    refuse_nested()
+    store = SessionStore()
+    wwwroot = _site(site, user, store)
+    exec_with(_load(store, wwwroot, user), list(ctx.args))
+
+
+def _read_variables(spec: str) -> dict[str, Any]:
+    import json
+
+    if spec == "-":
+        text, where = sys.stdin.read(), "standard input"
+    elif spec.startswith("@"):
+        try:
+            with open(spec[1:], encoding="utf-8") as handle:
+                text, where = handle.read(), spec[1:]
+        except OSError as exc:
+            raise UsageError(f"cannot read --variables file {spec[1:]}: {exc.strerror}") from None
+    else:
+        text, where = spec, "--variables"
+    try:
+        value = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{where} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(value, dict):
+        raise UsageError(f'{where} must be a JSON object, e.g. \'{{"lang": "en"}}\'')
+    return value
+
+
+@app.command()
+def request(
+    operation: Annotated[str, typer.Argument(help="Persisted operation name.")],
+    user: Annotated[
+        str, typer.Option("--user", "-u", help="Totara username (not needed for _nosession).")
+    ] = "",
+    site: SiteOption = "",
+    variables: Annotated[
+        str, typer.Option("--variables", help="JSON object, @file, or - for standard input.")
+    ] = "{}",
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """POST one operation to the site's ajax.php with the stored session; print the answer.
+
+    Operations ending in _nosession need no user and send neither cookie nor sesskey.
+    GraphQL errors go to stderr: exit 4 for require_login/require_refresh, 8 for others.
+    """
+    import json
+
+    from .client import TotaraClient, data_of, is_nosession
+    from .site import normalize_wwwroot
+    from .store import SessionStore
+
+    values = _read_variables(variables)
+    store = SessionStore()
+    if is_nosession(operation) and not user:
+        client = TotaraClient(client=TotaraClient(normalize_wwwroot(site), timeout=timeout))
+    else:
+        if not user:
+            raise UsageError(f"{operation} needs a session: pass --user (after harvest login)")
+        wwwroot = _site(site, user, store)
+        session = _load(store, wwwroot, user)
+        redact.register(session.cookie_value, session.sesskey)
+        client = TotaraClient(wwwroot, session, timeout=timeout)
+    with client:
+        [answer] = client.request([(operation, values)])
+    data_of(answer, operation)  # raises the typed error, printed as one line by main()
+    typer.echo(json.dumps(answer, ensure_ascii=False))
+
+
+@app.command()
+def status(
+    user: Annotated[str, typer.Option("--user", "-u", help="Only this user.")] = "",
+    site: SiteOption = "",
+    check: Annotated[
+        bool, typer.Option("--check", help="Ask each site whether the session still works.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """List stored sessions (never a secret). With --check, exit 4 if any is no longer valid."""
+    import json
+
+    from .sessions import list_sessions
+    from .site import normalize_wwwroot
+    from .store import SessionStore
+
+    rows = list_sessions(
+        SessionStore(),
+        site=normalize_wwwroot(site) if site else None,
+        user=user or None,
+        check=check,
+        timeout=timeout,
+    )
+    if as_json:
+        typer.echo(json.dumps([row.as_dict() for row in rows], indent=2))
+    else:
+        _print_status_table(rows, check)
+    if check and any(row.valid is False for row in rows):
+        raise typer.Exit(4)
+    if check and any(row.valid is None for row in rows):
+        raise typer.Exit(5)
+
+
+def _ago(when: float | None) -> str:
+    import time
+
+    if not when:
+        return "-"
+    seconds = max(0, int(time.time() - when))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def _print_status_table(rows: list[Any], check: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if not rows:
+        typer.echo("No stored sessions. Run: harvest login --user NAME --site URL")
+        return
+    table = Table(box=None, header_style="bold")
+    columns = ["site", "user", "cookie", "obtained", "last verified", "password saved"]
+    for column in columns + (["valid", "why"] if check else []):
+        table.add_column(column, overflow="fold")  # fold, never cut: a site URL must stay whole
+    for row in rows:
+        cells = [
+            row.site,
+            row.user,
+            row.cookie_name,
+            _ago(row.obtained_at),
+            _ago(row.verified_at),
+            "yes" if row.has_password else "no",
+        ]
+        if check:
+            valid = {True: "[green]yes[/]", False: "[red]no[/]", None: "[yellow]?[/]"}[row.valid]
+            cells += [valid, row.why or ""]
+        table.add_row(*cells)
+    Console().print(table)
+
+
+@app.command()
+def logout(
+    user: UserOption,
+    site: SiteOption = "",
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """End USER's session on the site (logout with its sesskey) and remove it from the keyring."""
+    from .sessions import logout as do_logout
+    from .store import SessionStore
+
+    store = SessionStore()
+    result = do_logout(store, _site(site, user, store), user, timeout=timeout)
+    typer.echo(result.note[:1].upper() + result.note[1:])
 
 
 def _prompt_password(user: str, wwwroot: str) -> str:

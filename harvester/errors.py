@@ -61,3 +61,34 @@ class BrowserUnavailable(HarvestError):
     """No browser could be started (exit 1: nothing the site or the user input did)."""
 
     exit_code = 1
+
+
+class GraphQLError(HarvestError):
+    """The site answered an operation with a GraphQL error (exit 8 unless a subclass says)."""
+
+    exit_code = 8
+
+    def __init__(self, message: str, *, category: str | None, operation: str | None) -> None:
+        super().__init__(message)
+        self.category = category
+        self.operation = operation
+
+
+class SessionExpired(GraphQLError):
+    """`require_login`: the session is expired, logged out or unknown to the site (exit 4)."""
+
+    exit_code = 4
+
+
+class InvalidSesskey(GraphQLError):
+    """`require_refresh`: the cookie is alive but the sesskey is not its own (exit 4)."""
+
+    exit_code = 4
+
+
+class SiteMaintenance(SiteUnreachable):
+    """HTTP 503: the site is in maintenance; `retry_after` seconds when it said (exit 5)."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

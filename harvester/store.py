@@ -75,6 +75,18 @@ class SessionStore:
         self._edit_index(lambda entries: _mark_password(entries, wwwroot, user, False))
         return found
 
+    def site_for(self, user: str | None) -> str:
+        """The one site *user* has a stored session for (used when --site is left out)."""
+        from .errors import UsageError
+
+        sites = sorted({e.wwwroot for e in self.entries() if user is None or e.user == user})
+        who = f" for {user}" if user else ""
+        if len(sites) == 1:
+            return sites[0]
+        if not sites:
+            raise UsageError(f"no site given and no stored session{who}: pass --site URL")
+        raise UsageError(f"several sites have sessions{who}: pass --site ({', '.join(sites)})")
+
     # -- the non-secret index ------------------------------------------------------------------
     @property
     def index_file(self) -> Path:

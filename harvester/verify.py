@@ -1,22 +1,35 @@
-"""Prove that a captured session works outside the browser, before anything is stored.
+"""Is a session really alive? Asked of the site, never guessed from the cookie's presence.
 
 Two checks (totara-protocol.md): `totara_webapi_status` with cookie and sesskey proves the pair
 belongs together; a page fetched with the cookie that carries the same `M.cfg.sesskey` and no
-`notloggedin` body class proves a user is logged in.
+`notloggedin` body class proves a user is logged in. Redirects are never followed, so the cookie
+never travels to another origin.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import LoginFlowError, SiteUnreachable
 from .session import Session
 from .site import ajax_url
 
+if TYPE_CHECKING:
+    import httpx
+
 _SESSKEY_RE = re.compile(r'"sesskey":"([^"]+)"')
 _BODY_RE = re.compile(r"<body[^>]*\bclass=\"([^\"]*)\"", re.IGNORECASE)
+# A page every Totara site has and that needs a logged-in user.
+CHECK_PAGE = "/user/profile.php"
+
+
+@dataclass(frozen=True)
+class SessionCheck:
+    valid: bool
+    reason: str  # why not, or "logged in"
 
 
 def _same_origin(a: str, b: str) -> bool:
@@ -24,12 +37,15 @@ def _same_origin(a: str, b: str) -> bool:
     return (pa.scheme, pa.netloc) == (pb.scheme, pb.netloc)
 
 
-def verify_session(session: Session, page_url: str, timeout: float) -> Session:
-    """Return *session* marked verified, or raise LoginFlowError / SiteUnreachable."""
+def check_session(
+    session: Session, *, page_url: str | None = None, timeout: float = 30.0
+) -> SessionCheck:
+    """Ask the site whether *session* is alive. Raises SiteUnreachable when it cannot say."""
     import httpx
 
     headers = {"Cookie": session.cookie_header}
-    # Never follow redirects: the cookie must not travel to another origin.
+    target = page_url if page_url and _same_origin(page_url, session.wwwroot) else None
+    target = target or session.wwwroot + CHECK_PAGE
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as http:
             answer = http.post(
@@ -39,30 +55,36 @@ def verify_session(session: Session, page_url: str, timeout: float) -> Session:
             )
             status = _status_of(answer)
             if status != "ok":
-                raise LoginFlowError(
-                    f"the site does not accept the captured cookie and sesskey ({status}); "
-                    "the login page may not be a standard Totara login"
-                )
-            target = page_url if _same_origin(page_url, session.wwwroot) else session.wwwroot + "/"
+                return SessionCheck(False, status)
             page = http.get(target, headers=headers)
     except httpx.TimeoutException:
-        raise SiteUnreachable(
-            f"{session.wwwroot} did not answer within {timeout:g} s while verifying"
-        ) from None
+        raise SiteUnreachable(f"{session.wwwroot} did not answer within {timeout:g} s") from None
     except httpx.TransportError as exc:
-        raise SiteUnreachable(
-            f"cannot reach {session.wwwroot} while verifying: {type(exc).__name__}"
-        ) from None
+        raise SiteUnreachable(f"cannot reach {session.wwwroot}: {type(exc).__name__}") from None
+    return _check_page(page, target, session.sesskey)
+
+
+def _check_page(page: httpx.Response, target: str, sesskey: str) -> SessionCheck:
     if page.status_code != 200:
-        raise LoginFlowError(
-            f"the captured session is not logged in: {target} answered HTTP {page.status_code}"
-        )
+        where = page.headers.get("location", "")
+        return SessionCheck(False, f"{target} answered HTTP {page.status_code} {where}".strip())
     found = _SESSKEY_RE.search(page.text)
     body = _BODY_RE.search(page.text)
-    if found is None or found.group(1) != session.sesskey:
-        raise LoginFlowError(f"the captured sesskey does not match the one {target} carries")
     if body is not None and "notloggedin" in body.group(1).split():
-        raise LoginFlowError(f"the captured session is not logged in ({target} says notloggedin)")
+        return SessionCheck(False, f"not logged in ({target} says notloggedin)")
+    if found is None or found.group(1) != sesskey:
+        return SessionCheck(False, f"the sesskey does not match the one {target} carries")
+    return SessionCheck(True, "logged in")
+
+
+def verify_session(session: Session, page_url: str | None, timeout: float) -> Session:
+    """Return *session* marked verified, or raise LoginFlowError / SiteUnreachable."""
+    result = check_session(session, page_url=page_url, timeout=timeout)
+    if not result.valid:
+        raise LoginFlowError(
+            f"the site does not accept the captured session ({result.reason}); "
+            "the login page may not be a standard Totara login"
+        )
     return session.verified()
 
 
@@ -70,7 +92,7 @@ def _status_of(answer: Any) -> str:
     try:
         payload = answer.json()
     except ValueError:
-        return f"HTTP {answer.status_code}, not JSON"
+        return f"ajax.php answered HTTP {answer.status_code}, not JSON"
     if isinstance(payload, dict):
         data = payload.get("data") or {}
         status = (data.get("totara_webapi_status") or {}).get("status")
@@ -78,5 +100,9 @@ def _status_of(answer: Any) -> str:
             return str(status)
         errors = payload.get("errors") or [{}]
         category = (errors[0].get("extensions") or {}).get("category", "no category")
-        return f"{category}: {errors[0].get('message', '')}"
-    return f"HTTP {answer.status_code}"
+        meaning = {
+            "require_login": "expired or logged out",
+            "require_refresh": "the sesskey does not belong to the cookie",
+        }.get(category, errors[0].get("message", ""))
+        return f"{meaning} ({category})"
+    return f"ajax.php answered HTTP {answer.status_code}"

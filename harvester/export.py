@@ -1,0 +1,145 @@
+"""Hand a session to shells and programs: environment variables in each shell's syntax, exec.
+
+Quoting is exact: every value round-trips unchanged through its format and runs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+
+from .errors import UsageError
+from .session import Session
+
+VARIABLES = (
+    "TOTARA_WWWROOT",
+    "TOTARA_COOKIE",
+    "TOTARA_COOKIE_NAME",
+    "TOTARA_SESSION",
+    "TOTARA_SESSKEY",
+)
+NESTED_MARKER = "HARVEST_EXEC"
+
+
+def variables(session: Session) -> dict[str, str]:
+    """The five variables of design.md, in a fixed order."""
+    return {
+        "TOTARA_WWWROOT": session.wwwroot,
+        "TOTARA_COOKIE": session.cookie_header,
+        "TOTARA_COOKIE_NAME": session.cookie_name,
+        "TOTARA_SESSION": session.cookie_value,
+        "TOTARA_SESSKEY": session.sesskey,
+    }
+
+
+def _check(value: str) -> None:
+    if "\0" in value:
+        raise UsageError("a value holds a NUL character, which no environment can carry")
+
+
+def quote_sh(value: str) -> str:
+    """POSIX single quotes (bash, dash, zsh, ksh): nothing inside is special but `'`."""
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def quote_fish(value: str) -> str:
+    """fish single quotes: only `\\'` and `\\\\` are escapes inside them."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# PowerShell treats the typographic single quotes as quote characters too.
+_PS_QUOTES = re.compile("(['\u2018\u2019\u201a\u201b])")
+
+
+def quote_powershell(value: str) -> str:
+    """PowerShell verbatim strings: a quote character is escaped by doubling it."""
+    return "'" + _PS_QUOTES.sub(r"\1\1", value) + "'"
+
+
+# What both docker's --env-file (the rest of the line, verbatim) and python-dotenv (unquoted,
+# stripped, `#` after a space starts a comment, `${…}` expands) read back unchanged.
+_DOTENV_PLAIN = re.compile(r"[A-Za-z0-9_./:@%+,=~^*!?()\[\]{}<>|;&-]*")
+
+
+def dotenv_value(value: str) -> tuple[str, bool]:
+    """(text, plain): plain text is read back exactly by docker and python-dotenv alike;
+    otherwise python-dotenv's single quotes (exact for it; docker cannot carry such a value)."""
+    if _DOTENV_PLAIN.fullmatch(value) and "${" not in value:
+        return value, True
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'", False
+
+
+def render(session: Session, fmt: str, warn: Callable[[str], None] | None = None) -> str:
+    """The session's variables as text for *fmt*: sh, fish, powershell, dotenv or json."""
+    values = variables(session)
+    for value in values.values():
+        _check(value)
+    if fmt == "json":
+        return json.dumps(values, indent=2, ensure_ascii=False) + "\n"
+    lines = []
+    for name, value in values.items():
+        if fmt == "sh":
+            lines.append(f"export {name}={quote_sh(value)}")
+        elif fmt == "fish":
+            lines.append(f"set -gx {name} {quote_fish(value)}")
+        elif fmt == "powershell":
+            lines.append(f"$env:{name} = {quote_powershell(value)}")
+        elif fmt == "dotenv":
+            text, plain = dotenv_value(value)
+            if not plain and warn is not None:
+                warn(
+                    f"{name} holds characters docker --env-file cannot carry; "
+                    "python-dotenv reads this file exactly"
+                )
+            lines.append(f"{name}={text}")
+        else:
+            raise UsageError(f"unknown format {fmt!r}: use sh, fish, powershell, dotenv or json")
+    return "\n".join(lines) + "\n"
+
+
+def child_environment(session: Session, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """*base* (default: ours) without inherited TOTARA_* variables, plus this session's."""
+    env = {
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if not k.startswith("TOTARA_")
+    }
+    for value in variables(session).values():
+        _check(value)
+    env.update(variables(session))
+    env[NESTED_MARKER] = "1"
+    return env
+
+
+def refuse_nested() -> None:
+    if os.environ.get(NESTED_MARKER):
+        raise UsageError(
+            "already inside harvest exec (HARVEST_EXEC is set): the session variables are in "
+            "the environment already; run the command directly"
+        )
+
+
+def exec_with(session: Session, argv: list[str]) -> None:
+    """Replace this process with *argv* (no shell in between) running with the variables.
+
+    Its exit code is the process's own, and signals reach it directly (it *is* the process).
+    """
+    import shutil
+    import sys
+
+    if not argv:
+        raise UsageError("no command given: harvest exec --user U -- COMMAND [ARGS...]")
+    refuse_nested()
+    env = child_environment(session)
+    program = argv[0] if os.sep in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
+    if program is None or not os.path.exists(program):
+        print(f"harvest: error: command not found: {argv[0]}", file=sys.stderr)
+        raise SystemExit(127)
+    if not os.access(program, os.X_OK):
+        print(f"harvest: error: not executable: {argv[0]}", file=sys.stderr)
+        raise SystemExit(126)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(program, argv, env)
