@@ -219,7 +219,7 @@ def request(
     values = _read_variables(variables)
     store = SessionStore()
     if is_nosession(operation) and not user:
-        client = TotaraClient(client=TotaraClient(normalize_wwwroot(site), timeout=timeout))
+        client = TotaraClient(normalize_wwwroot(site), timeout=timeout)
     else:
         if not user:
             raise UsageError(f"{operation} needs a session: pass --user (after harvest login)")
