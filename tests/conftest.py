@@ -84,3 +84,38 @@ def harvest(tmp_path: Path) -> Iterator[HarvestRunner]:
     env.pop("HARVEST_SITE", None)
     yield HarvestRunner(env, tmpdir)
     shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@dataclass
+class LoggedIn:
+    """A site with alice logged in once through `harvest login` (real browser, real keyring)."""
+
+    site: DevSite
+    harvest: HarvestRunner
+
+    @property
+    def url(self) -> str:
+        return self.site.url
+
+
+@pytest.fixture(scope="module")
+def logged_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedIn]:
+    """Module-wide, for tests that only read the session: one browser login per module."""
+    state = tmp_path_factory.mktemp("state")
+    tmpdir = Path(tempfile.mkdtemp(prefix="hvt-", dir="/tmp"))
+    env = {**os.environ, "XDG_STATE_HOME": str(state), "TMPDIR": str(tmpdir)}
+    env.pop("HARVEST_SITE", None)
+    runner = HarvestRunner(env, tmpdir)
+    with DevSite({"alice": ALICE_PASSWORD, "bob": BOB_PASSWORD}, cookie_suffix="abc") as site:
+        result = runner(
+            "login",
+            "--user",
+            "alice",
+            "--site",
+            site.url,
+            "--password-stdin",
+            input=f"{ALICE_PASSWORD}\n",
+        )
+        assert result.code == 0, result.err
+        yield LoggedIn(site, runner)
+    shutil.rmtree(tmpdir, ignore_errors=True)

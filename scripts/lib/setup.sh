@@ -1,6 +1,7 @@
 # Sourced by scripts/test, scripts/demo and scripts/bench: install only what is missing.
 # Debian packages: chromium (the browser Playwright drives), dbus + gnome-keyring (a real
-# Secret Service), curl (the README's curl call). Then a .venv with harvester and its dev extra.
+# Secret Service), curl (the README's curl call), dash, zsh and fish (the shells `harvest env`
+# quotes for). Then a .venv with harvester and its dev extra.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/.venv"
@@ -18,6 +19,10 @@ ensure_system_packages() {
     command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus)
     command -v gnome-keyring-daemon >/dev/null 2>&1 || missing+=(gnome-keyring)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
+    # the shells whose quoting `harvest env` is tested against (bash and dash come with Debian)
+    command -v dash >/dev/null 2>&1 || missing+=(dash)
+    command -v zsh >/dev/null 2>&1 || missing+=(zsh)
+    command -v fish >/dev/null 2>&1 || missing+=(fish)
     if ! python3 -c 'import sys; assert sys.version_info >= (3, 10)' 2>/dev/null; then
         missing+=(python3)
     fi
