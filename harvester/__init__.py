@@ -1,7 +1,7 @@
 """harvester: log in to Totara through a real browser and hand the session to scripts.
 
 Public API (imports are lazy so that `harvest env` stays fast):
-    Session, SessionStore, login, errors (HarvestError and its subclasses).
+    Session, SessionStore, TotaraClient, login, errors (HarvestError and its subclasses).
 """
 
 from __future__ import annotations
@@ -11,13 +11,18 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .client import TotaraClient
     from .errors import (
         BrowserUnavailable,
+        GraphQLError,
         HarvestError,
+        InvalidSesskey,
         KeyringUnavailable,
         LoginFlowError,
         LoginRefused,
         NoSession,
+        SessionExpired,
+        SiteMaintenance,
         SiteUnreachable,
         UsageError,
     )
@@ -26,6 +31,11 @@ if TYPE_CHECKING:
     from .store import SessionStore
 
 _LAZY = {
+    "TotaraClient": "client",
+    "GraphQLError": "errors",
+    "SessionExpired": "errors",
+    "InvalidSesskey": "errors",
+    "SiteMaintenance": "errors",
     "Session": "session",
     "SessionStore": "store",
     "login": "login_flow",
@@ -41,14 +51,19 @@ _LAZY = {
 
 __all__ = [
     "BrowserUnavailable",
+    "GraphQLError",
     "HarvestError",
+    "InvalidSesskey",
     "KeyringUnavailable",
     "LoginFlowError",
     "LoginRefused",
     "NoSession",
     "Session",
+    "SessionExpired",
     "SessionStore",
+    "SiteMaintenance",
     "SiteUnreachable",
+    "TotaraClient",
     "UsageError",
     "__version__",
     "login",

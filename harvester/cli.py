@@ -289,7 +289,7 @@ def _print_status_table(rows: list[Any], check: bool) -> None:
     table = Table(box=None, header_style="bold")
     columns = ["site", "user", "cookie", "obtained", "last verified", "password saved"]
     for column in columns + (["valid", "why"] if check else []):
-        table.add_column(column, overflow="fold")  # fold, never cut: a site URL must stay whole
+        table.add_column(column, overflow="fold")  # fold, never cut: a URL must stay whole
     for row in rows:
         cells = [
             row.site,
@@ -303,7 +303,8 @@ def _print_status_table(rows: list[Any], check: bool) -> None:
             valid = {True: "[green]yes[/]", False: "[red]no[/]", None: "[yellow]?[/]"}[row.valid]
             cells += [valid, row.why or ""]
         table.add_row(*cells)
-    Console().print(table)
+    # On a terminal Rich fits the table to its width; into a pipe or file nothing is folded.
+    Console(width=None if sys.stdout.isatty() else 1000).print(table)
 
 
 @app.command()

@@ -209,12 +209,12 @@ class TotaraClient:
         self.close()
 
 
-def _new_http_client(timeout: float) -> httpx.Client:
+def _new_http_client(timeout: float, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     import httpx
 
     # The site's Set-Cookie (a fresh anonymous cookie after expiry) must never mix with ours.
     jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.Client(timeout=timeout, follow_redirects=False, cookies=jar)
+    return httpx.Client(timeout=timeout, follow_redirects=False, cookies=jar, transport=transport)
 
 
 def _category(answer: Any) -> str | None:
