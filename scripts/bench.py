@@ -22,9 +22,13 @@ from pathlib import Path
 import httpx
 
 from harvester.browser import login_with_password, open_browser
+from harvester.client import TotaraClient
 from harvester.devsite import DevSite
+from harvester.session import Session
+from harvester.store import SessionStore
 
 HARVEST = shutil.which("harvest", path=os.path.dirname(sys.executable)) or "harvest"
+KEYRING = shutil.which("keyring", path=os.path.dirname(sys.executable)) or "keyring"
 PASSWORD = "bench-password"
 SESSKEY = re.compile(r'"sesskey":"([^"]+)"')
 TOKEN = re.compile(r'name="logintoken" value="([^"]+)"')
@@ -67,6 +71,25 @@ def cold_cli_login(site: DevSite, env: dict[str, str]) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def run_quiet(argv: list[str], env: dict[str, str] | None = None) -> None:
+    subprocess.run(argv, env=env, capture_output=True, check=True, timeout=120)
+
+
+def client_calls(client: TotaraClient, count: int) -> None:
+    for _ in range(count):
+        client.call("totara_webapi_status")
+
+
+def raw_calls(http: httpx.Client, session: Session, count: int) -> None:
+    """The floor: the same POST with the same headers on one pooled httpx client."""
+    headers = {"Cookie": session.cookie_header, "X-Totara-Sesskey": session.sesskey}
+    url = f"{session.wwwroot}/totara/webapi/ajax.php"
+    body = {"operationName": "totara_webapi_status", "variables": {}}
+    for _ in range(count):
+        answer = http.post(url, json=body, headers=headers)
+        assert answer.json()["data"]["totara_webapi_status"]["status"] == "ok"
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -90,7 +113,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     args = parser.parse_args()
-    n_raw, n_cold, n_warm = (20, 3, 5) if args.quick else (50, 10, 20)
+    n_raw, n_cold, n_warm, n_cmd, n_calls = (
+        (20, 3, 5, 5, 200) if args.quick else (50, 10, 20, 20, 1000)
+    )
     os.environ.setdefault(
         "HARVEST_BROWSER_ARGS", '--host-resolver-rules="MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"'
     )
@@ -123,13 +148,56 @@ def main() -> int:
                 n_warm,
             )
         )
+
+        # Handing the session out: the keyring read dominates; Playwright is never imported.
+        env_cmd = [HARVEST, "env", "--user", "alice", "--site", site.url]
+        keyring_cmd = [KEYRING, "get", f"harvester:session:{site.url}", "alice"]
+        harvest_env = median_seconds(lambda: run_quiet(env_cmd, env), n_cmd)
+        keyring_get = median_seconds(lambda: run_quiet(keyring_cmd, env), n_cmd)
+        python_pass = median_seconds(lambda: run_quiet([sys.executable, "-c", "pass"]), n_cmd)
+        rows.append(
+            (
+                "`harvest env` (process wall time)",
+                "`keyring get` of the same secret",
+                harvest_env,
+                keyring_get,
+                n_cmd,
+            )
+        )
+        rows.append(
+            (
+                "`harvest env` (process wall time)",
+                "`python -c pass`",
+                harvest_env,
+                python_pass,
+                n_cmd,
+            )
+        )
+
+        session = SessionStore(Path(state) / "harvester").load(site.url, "alice")
+        assert session is not None
+        with (
+            TotaraClient(site.url, session) as client,
+            httpx.Client(timeout=30, follow_redirects=False) as http,
+        ):
+            ours = median_seconds(lambda: client_calls(client, n_calls), 3)
+            floor = median_seconds(lambda: raw_calls(http, session, n_calls), 3)
+        rows.append(
+            (
+                f'{n_calls} `TotaraClient.call("totara_webapi_status")`',
+                "raw httpx, same connection reuse",
+                ours,
+                floor,
+                3,
+            )
+        )
     print(f"Machine: {machine()}\n")
     print("| what | baseline | time | baseline time | ratio | runs |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for what, base, value, base_value, runs in rows:
         print(
             f"| {what} | {base} | {value * 1000:.0f} ms | {base_value * 1000:.1f} ms | "
-            f"{value / base_value:.0f}x | {runs} |"
+            f"{value / base_value:.2f}x | {runs} |"
         )
     return 0
 
