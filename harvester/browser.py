@@ -1,11 +1,15 @@
 """Log in through a real browser with Playwright. Playwright is imported here, lazily, only.
 
-One function a login: a private temporary directory holds the browser profile and whatever
-Playwright writes, and is removed afterwards whatever happens.
+Playwright's async API, so that one browser can serve many logins at once (one context each,
+see refresh.py); a single login runs the same code under asyncio.run. A private temporary
+directory holds the browser profile and whatever Playwright writes, and is removed afterwards
+whatever happens.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -13,10 +17,10 @@ import shlex
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import (
@@ -29,9 +33,10 @@ from .errors import (
 from .site import DEFAULT_COOKIE_PREFIX, login_url
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Playwright
+    from playwright.async_api import Browser, Page, Playwright
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Quiet on a closed network, harmless elsewhere (env-notes.md).
 CHROMIUM_ARGS = [
@@ -115,16 +120,55 @@ def private_tmpdir() -> Iterator[str]:
             else:
                 os.environ["TMPDIR"] = old
             if path is not None:
+                _stop_browsers_using(path)
                 _remove_tree(path)
 
 
+def _processes_using(path: str) -> list[int]:
+    """Pids whose command line names *path*: the browser processes started for this login
+    (their --user-data-dir lies inside it), and nothing else. Linux only; elsewhere none."""
+    needle = path.encode()
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                if needle in handle.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def _stop_browsers_using(path: str, grace: float = 5.0) -> None:
+    """After a Ctrl-C the browser is still shutting down, and would write its profile (cookies
+    included) back after we removed it: wait for it to exit, then kill what is left of it."""
+    import signal
+
+    deadline = time.monotonic() + grace
+    while pids := _processes_using(path):
+        if time.monotonic() > deadline:
+            for pid in pids:
+                with contextlib.suppress(OSError):  # it may have exited just now
+                    os.kill(pid, signal.SIGKILL)
+            log.debug("killed %d browser processes that outlived the login", len(pids))
+            time.sleep(0.1)
+            return
+        time.sleep(0.05)
+
+
 def _remove_tree(path: str) -> None:
-    """Remove *path*; a browser that is still exiting may write into it for a moment."""
-    for _ in range(50):
+    for _ in range(20):
         shutil.rmtree(path, ignore_errors=True)
         if not os.path.exists(path):
             return
         time.sleep(0.05)
+    log.debug("could not remove %s", path)
 
 
 @contextmanager
@@ -144,34 +188,49 @@ def _signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-@contextmanager
-def open_browser(timeout: float) -> Iterator[Browser]:
-    """A headless browser that is closed, with its driver, when the block ends."""
+def run_with_browser(work: Callable[[Browser], Awaitable[T]], timeout: float) -> T:
+    """Start a headless browser, run `await work(browser)`, close everything; return its result.
+
+    The private temporary folder wraps the whole event loop, so it is removed even when a
+    signal tears the loop down half way.
+    """
     with private_tmpdir():
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
 
-        with sync_playwright() as playwright:
-            choice = choose_browser(playwright)
-            log.debug("browser: %s", choice.why)
-            extra = shlex.split(os.environ.get("HARVEST_BROWSER_ARGS", ""))
-            try:
-                browser = playwright.chromium.launch(
-                    headless=True,
-                    executable_path=choice.executable,
-                    args=CHROMIUM_ARGS + extra,
-                    timeout=timeout * 1000,
-                )
-            except PlaywrightError as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise BrowserUnavailable(f"the browser did not start: {first}") from None
-            try:
-                yield browser
-            finally:
-                browser.close()
+        async def main() -> T:
+            async with open_browser(timeout) as browser:
+                return await work(browser)
+
+        return asyncio.run(main())
 
 
-def login_with_password(
+@asynccontextmanager
+async def open_browser(timeout: float) -> AsyncIterator[Browser]:
+    """A headless browser that is closed, with its driver, when the block ends. Call it
+    inside private_tmpdir() (run_with_browser does) so the profile never outlives the run."""
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        choice = choose_browser(playwright)
+        log.debug("browser: %s", choice.why)
+        extra = shlex.split(os.environ.get("HARVEST_BROWSER_ARGS", ""))
+        try:
+            browser = await playwright.chromium.launch(
+                headless=True,
+                executable_path=choice.executable,
+                args=CHROMIUM_ARGS + extra,
+                timeout=timeout * 1000,
+            )
+        except PlaywrightError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BrowserUnavailable(f"the browser did not start: {first}") from None
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def login_with_password(
     browser: Browser,
     wwwroot: str,
     user: str,
@@ -181,29 +240,28 @@ def login_with_password(
     cookie_prefix: str = DEFAULT_COOKIE_PREFIX,
 ) -> CapturedLogin:
     """Fill the site's login form in a fresh context of *browser*; return cookie and sesskey."""
-    from playwright.sync_api import Error as PlaywrightError
+    from playwright.async_api import Error as PlaywrightError
 
-    context = browser.new_context()
+    context = await browser.new_context()
     try:
-        page = context.new_page()
+        page = await context.new_page()
         page.set_default_timeout(timeout * 1000)
-        url = login_url(wwwroot)
         try:
-            button = _open_login_page(page, url)
-            with page.expect_navigation(wait_until="domcontentloaded"):
-                page.fill("#username", user)
-                page.fill("#password", password)
+            button = await _open_login_page(page, login_url(wwwroot))
+            async with page.expect_navigation(wait_until="domcontentloaded"):
+                await page.fill("#username", user)
+                await page.fill("#password", password)
                 if button:
-                    page.click("#loginbtn", no_wait_after=True)
+                    await page.click("#loginbtn", no_wait_after=True)
                 else:
-                    page.press("#password", "Enter", no_wait_after=True)
-            outcome = page.evaluate(OUTCOME_PROBE)
-            cookies = context.cookies(wwwroot)
+                    await page.press("#password", "Enter", no_wait_after=True)
+            outcome = await page.evaluate(OUTCOME_PROBE)
+            cookies = await context.cookies(wwwroot)
             return _read_outcome(page.url, outcome, cookies, wwwroot, user, cookie_prefix)
         except PlaywrightError as exc:
             raise _translate(exc, wwwroot, timeout) from None
     finally:
-        context.close()
+        await context.close()  # promptly: a context holds a renderer and its memory
 
 
 # One round trip each: every call into the browser costs milliseconds on a busy machine.
@@ -228,15 +286,15 @@ OUTCOME_PROBE = """() => {
 }"""
 
 
-def _open_login_page(page: Page, url: str) -> bool:
+async def _open_login_page(page: Page, url: str) -> bool:
     """Open the login page; True when it has a #loginbtn to click."""
-    response = page.goto(url, wait_until="domcontentloaded")
+    response = await page.goto(url, wait_until="domcontentloaded")
     if response is not None and response.status == 503:
         retry = response.headers.get("retry-after")
         raise SiteUnreachable(
             f"{url} answered 503 (maintenance)" + (f"; retry after {retry} s" if retry else "")
         )
-    found = page.evaluate(FORM_PROBE)
+    found = await page.evaluate(FORM_PROBE)
     if not (found["form"] and found["username"] and found["password"]):
         status = f"HTTP {response.status}" if response is not None else "no response"
         raise LoginFlowError(

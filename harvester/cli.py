@@ -356,6 +356,9 @@ def _on_signal(signum: int, _frame: object) -> None:
     # A terminal's Ctrl-C reaches the browser and its driver too; whatever error their exit
     # causes next, the user's intent wins: report the interruption, not its side effects.
     _interrupted.append(signum)
+    # Tearing the event loop down mid-login leaves transports for the garbage collector, which
+    # would print "Exception ignored in ..." stacks: the user asked to stop, one line is owed.
+    sys.unraisablehook = lambda _unraisable: None
     raise KeyboardInterrupt
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import redact
-from .browser import login_with_password, open_browser
+from .browser import CapturedLogin, login_with_password, run_with_browser
 from .errors import LoginRefused, UsageError
 from .session import Session
 from .site import DEFAULT_COOKIE_PREFIX, check_reachable
 from .store import SessionStore
 from .verify import verify_session
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -41,10 +44,13 @@ def login(
     store.check_available()  # fail before a browser starts, not after a login
     check_reachable(wwwroot, timeout)
     started = time.time()
-    with open_browser(timeout) as browser:
-        captured = login_with_password(
+
+    async def capture(browser: Browser) -> CapturedLogin:
+        return await login_with_password(
             browser, wwwroot, user, password, timeout=timeout, cookie_prefix=cookie_prefix
         )
+
+    captured = run_with_browser(capture, timeout)
     redact.register(captured.cookie_value, captured.sesskey)
     session = Session(
         wwwroot=wwwroot,
