@@ -189,7 +189,37 @@ def _signals_deferred() -> Iterator[None]:
 
 
 def run_with_browser(work: Callable[[Browser], Awaitable[T]], timeout: float) -> T:
-    """Start a headless browser, run `await work(browser)`, close everything; return its result.
+    """Start a headless browser, run `await work(browser)`, close everything; return its result."""
+
+    async def main(browsers: LazyBrowser) -> T:
+        return await work(await browsers.get())
+
+    return run_with_lazy_browser(main, timeout)
+
+
+class LazyBrowser:
+    """One shared browser, started by the first caller that needs it (many may never do)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.started = False
+        self._stack = contextlib.AsyncExitStack()
+        self._browser: Browser | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Browser:
+        async with self._lock:
+            if self._browser is None:
+                self._browser = await self._stack.enter_async_context(open_browser(self.timeout))
+                self.started = True
+            return self._browser
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+
+def run_with_lazy_browser(work: Callable[[LazyBrowser], Awaitable[T]], timeout: float) -> T:
+    """Run `await work(browsers)` in a fresh event loop; a browser starts only if asked for.
 
     The private temporary folder wraps the whole event loop, so it is removed even when a
     signal tears the loop down half way.
@@ -197,8 +227,11 @@ def run_with_browser(work: Callable[[Browser], Awaitable[T]], timeout: float) ->
     with private_tmpdir():
 
         async def main() -> T:
-            async with open_browser(timeout) as browser:
-                return await work(browser)
+            browsers = LazyBrowser(timeout)
+            try:
+                return await work(browsers)
+            finally:
+                await browsers.aclose()
 
         return asyncio.run(main())
 

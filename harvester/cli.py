@@ -213,6 +213,7 @@ def request(
     import json
 
     from .client import TotaraClient, data_of, is_nosession
+    from .errors import NoSession, SessionExpired
     from .site import normalize_wwwroot
     from .store import SessionStore
 
@@ -223,13 +224,25 @@ def request(
     else:
         if not user:
             raise UsageError(f"{operation} needs a session: pass --user (after harvest login)")
+        from .refresh import refresh_hook
+
         wwwroot = _site(site, user, store)
         session = _load(store, wwwroot, user)
         redact.register(session.cookie_value, session.sesskey)
-        client = TotaraClient(wwwroot, session, timeout=timeout)
+        # On require_login: log in again once with the saved password, then retry once.
+        client = TotaraClient(
+            wwwroot, session, timeout=timeout, on_expired=refresh_hook(store, timeout)
+        )
     with client:
         [answer] = client.request([(operation, values)])
-    data_of(answer, operation)  # raises the typed error, printed as one line by main()
+    try:
+        data_of(answer, operation)  # raises the typed error, printed as one line by main()
+    except SessionExpired as exc:
+        raise NoSession(
+            f"{exc.message.split(': run harvest login')[0]}; no saved password to log in "
+            f"again: run harvest login --user {user} --site {client.wwwroot} (add "
+            "--save-password for automatic re-login)"
+        ) from None
     typer.echo(json.dumps(answer, ensure_ascii=False))
 
 
@@ -305,6 +318,121 @@ def _print_status_table(rows: list[Any], check: bool) -> None:
         table.add_row(*cells)
     # On a terminal Rich fits the table to its width; into a pipe or file nothing is folded.
     Console(width=None if sys.stdout.isatty() else 1000).print(table)
+
+
+@app.command()
+def refresh(
+    user: Annotated[
+        list[str] | None, typer.Option("--user", "-u", help="A user to refresh; repeatable.")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every stored session.")] = False,
+    site: SiteOption = "",
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency", "-j", min=1, help="Logins at once (default: 2 per core, max 8)."
+        ),
+    ] = None,
+    keepalive: Annotated[
+        bool,
+        typer.Option(
+            "--keepalive",
+            help="Live sessions are touched so the idle timeout never hits (the check does it).",
+        ),
+    ] = False,
+    every: Annotated[
+        str, typer.Option("--every", help="Repeat every DURATION (30s, 15m, 2h) until stopped.")
+    ] = "",
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """Verify sessions and log dead ones in again with the password saved by --save-password.
+
+    All re-logins share one browser, one context each. One user's failure never stops the
+    others; the exit code is 0 only if every session is alive at the end.
+    """
+    from .refresh import Target, parse_duration, repeat
+    from .site import normalize_wwwroot
+    from .store import SessionStore
+
+    store = SessionStore()
+    wwwroot = normalize_wwwroot(site) if site else None
+    if all_:
+        targets = sorted(
+            {
+                Target(e.wwwroot, e.user)
+                for e in store.entries()
+                if not wwwroot or e.wwwroot == wwwroot
+            },
+            key=lambda t: (t.wwwroot, t.user),
+        )
+    elif user:
+        targets = [Target(wwwroot or store.site_for(name), name) for name in user]
+    else:
+        raise UsageError("say which sessions: --user NAME (repeatable) or --all")
+    interval = parse_duration(every) if every else None
+    del keepalive  # every check is a request with the session: it resets the idle timeout
+
+    def one_round() -> list[Any]:
+        return _refresh_round(store, targets, concurrency, timeout)
+
+    if interval is None:
+        results = one_round()
+        failed = [r for r in results if not r.ok]
+        if failed:
+            codes = {r.exit_code for r in failed}
+            raise typer.Exit(codes.pop() if len(codes) == 1 else 1)
+        return
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())  # finish the round, then stop
+    repeat(interval, one_round, stop)
+    typer.echo("Stopped.", err=True)
+
+
+def _refresh_round(
+    store: Any, targets: list[Any], concurrency: int | None, timeout: float
+) -> list[Any]:
+    """One round with progress: a Rich bar on a terminal, a plain line per user otherwise."""
+    from .refresh import refresh_sessions as run
+
+    if not targets:
+        typer.echo("No stored sessions to refresh.")
+        return []
+    marks = {"alive": "alive", "refreshed": "refreshed", "failed": "FAILED"}
+
+    def line(result: Any) -> str:
+        return f"{result.user} at {result.wwwroot}: {marks[result.outcome]}: {result.detail}"
+
+    if sys.stderr.isatty():
+        from rich.progress import Progress
+
+        with Progress(transient=False) as progress:
+            task = progress.add_task("Refreshing", total=len(targets))
+
+            def advance(result: Any) -> None:
+                progress.console.print(line(result))
+                progress.advance(task)
+
+            results = run(
+                store, targets, concurrency=concurrency, timeout=timeout, on_result=advance
+            )
+    else:
+        results = run(
+            store,
+            targets,
+            concurrency=concurrency,
+            timeout=timeout,
+            on_result=lambda result: typer.echo(line(result)),
+        )
+    counts = {k: sum(r.outcome == k for r in results) for k in marks}
+    typer.echo(
+        f"{len(results)} sessions: {counts['alive']} alive, {counts['refreshed']} refreshed, "
+        f"{counts['failed']} failed"
+    )
+    return list(results)
 
 
 @app.command()

@@ -87,6 +87,19 @@ class SessionStore:
             raise UsageError(f"no site given and no stored session{who}: pass --site URL")
         raise UsageError(f"several sites have sessions{who}: pass --site ({', '.join(sites)})")
 
+    def lock(self, wwwroot: str, user: str, timeout: float = 300.0) -> Any:
+        """A cross-process lock for one (site, user): held while a session is checked and
+        renewed, so that concurrent processes log in once and share the result. The OS
+        releases it when its holder dies."""
+        import hashlib
+
+        from filelock import FileLock
+
+        digest = hashlib.sha256(f"{wwwroot}\n{user}".encode()).hexdigest()[:32]
+        folder = self.state_path / "locks"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return FileLock(str(folder / f"{digest}.lock"), timeout=timeout, thread_local=False)
+
     # -- the non-secret index ------------------------------------------------------------------
     @property
     def index_file(self) -> Path:

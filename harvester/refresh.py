@@ -1,0 +1,187 @@
+"""Keep sessions fresh: verify each, log in again (with the saved password) where it died.
+
+Many users share one browser, one context each, at most `concurrency` logins at a time. Each
+(site, user) is renewed under a cross-process file lock, and the stored session is re-read
+once the lock is held: when several processes find the same session expired at once, one logs
+in and the others find its result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .browser import LazyBrowser, login_with_password, run_with_lazy_browser
+from .errors import HarvestError, NoSession, SiteUnreachable, UsageError
+from .session import Session
+from .store import SessionStore
+from .verify import check_session, verify_session
+
+ALIVE, REFRESHED, FAILED = "alive", "refreshed", "failed"
+
+
+def default_concurrency() -> int:
+    """Two logins per core, at most 8: the browser is CPU-bound (env-notes: 4 on 2 cores)."""
+    return max(1, min(8, 2 * (os.cpu_count() or 1)))
+
+
+@dataclass(frozen=True)
+class Target:
+    wwwroot: str
+    user: str
+
+
+@dataclass
+class RefreshResult:
+    wwwroot: str
+    user: str
+    outcome: str  # alive, refreshed or failed
+    detail: str
+    exit_code: int = 0
+    session: Session | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != FAILED
+
+
+def refresh_sessions(
+    store: SessionStore,
+    targets: list[Target],
+    *,
+    concurrency: int | None = None,
+    timeout: float = 30.0,
+    on_result: Callable[[RefreshResult], None] | None = None,
+) -> list[RefreshResult]:
+    """Verify every target; log the dead ones in again. One failure never stops the others."""
+    limit = concurrency or default_concurrency()
+    if limit < 1:
+        raise UsageError("--concurrency must be at least 1")
+
+    async def work(browsers: LazyBrowser) -> list[RefreshResult]:
+        slots = asyncio.Semaphore(limit)
+
+        async def one(target: Target) -> RefreshResult:
+            result = await _refresh_one(store, target, browsers, slots, timeout)
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        return list(await asyncio.gather(*(one(t) for t in targets)))
+
+    return run_with_lazy_browser(work, timeout)
+
+
+async def _refresh_one(
+    store: SessionStore,
+    target: Target,
+    browsers: LazyBrowser,
+    slots: asyncio.Semaphore,
+    timeout: float,
+) -> RefreshResult:
+    wwwroot, user = target.wwwroot, target.user
+
+    def failed(exc: HarvestError) -> RefreshResult:
+        return RefreshResult(wwwroot, user, FAILED, exc.message, exc.exit_code)
+
+    lock = store.lock(wwwroot, user)
+    await asyncio.to_thread(lock.acquire)
+    try:
+        try:
+            session = await asyncio.to_thread(store.load, wwwroot, user)
+        except NoSession:
+            session = None  # a damaged entry is replaced by a fresh login
+        if session is not None:
+            check = await asyncio.to_thread(check_session, session, timeout=timeout)
+            if check.valid:  # the check itself is a request: it also keeps the session alive
+                verified = session.verified()
+                await asyncio.to_thread(store.save, verified)
+                return RefreshResult(wwwroot, user, ALIVE, "still logged in", 0, verified)
+            why = check.reason
+        else:
+            why = "no stored session"
+        password = await asyncio.to_thread(store.load_password, wwwroot, user)
+        if not password:
+            raise NoSession(
+                f"{why}, and no saved password: run harvest login --user {user} "
+                f"--site {wwwroot} --save-password"
+            )
+        async with slots:
+            browser = await browsers.get()
+            started = time.time()
+            captured = await login_with_password(browser, wwwroot, user, password, timeout=timeout)
+        fresh = Session(
+            wwwroot=wwwroot,
+            user=user,
+            cookie_name=captured.cookie_name,
+            cookie_value=captured.cookie_value,
+            sesskey=captured.sesskey,
+            obtained_at=started,
+        )
+        fresh = await asyncio.to_thread(verify_session, fresh, captured.landing_url, timeout)
+        await asyncio.to_thread(store.save, fresh)
+        return RefreshResult(wwwroot, user, REFRESHED, f"logged in again ({why})", 0, fresh)
+    except HarvestError as exc:
+        return failed(exc)
+    finally:
+        lock.release()
+
+
+def refresh_one(store: SessionStore, wwwroot: str, user: str, timeout: float = 30.0) -> Session:
+    """A live session for *user*, logging in again if needed; raises the failure's error."""
+    [result] = refresh_sessions(store, [Target(wwwroot, user)], concurrency=1, timeout=timeout)
+    if result.session is None:
+        error = HarvestError(result.detail)
+        error.exit_code = result.exit_code
+        raise error
+    return result.session
+
+
+def refresh_hook(store: SessionStore, timeout: float = 30.0) -> Callable[[Session], Session | None]:
+    """For TotaraClient(on_expired=…): renew an expired session once, when a saved password
+    allows it; None (so the SessionExpired stands) when no password was saved."""
+
+    def renew(expired: Session) -> Session | None:
+        if not store.load_password(expired.wwwroot, expired.user):
+            return None
+        return refresh_one(store, expired.wwwroot, expired.user, timeout)
+
+    return renew
+
+
+# -- --every -----------------------------------------------------------------------------------
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '15m', '2h', '1d' → seconds."""
+    found = _DURATION.match(text)
+    if not found or float(found.group(1)) <= 0:
+        raise UsageError(f"not a duration: {text!r} (use e.g. 30s, 15m, 2h)")
+    return float(found.group(1)) * _UNITS[found.group(2)]
+
+
+def repeat(
+    interval: float,
+    run_round: Callable[[], list[RefreshResult]],
+    stop: threading.Event,
+    *,
+    jitter: float = 0.1,
+    max_backoff: int = 8,
+) -> None:
+    """Run rounds until *stop* is set, between rounds only. Each wait is the interval ± jitter;
+    while a site is unreachable the wait doubles, up to max_backoff times the interval."""
+    backoff = 1
+    while not stop.is_set():
+        results = run_round()
+        unreachable = any(r.exit_code == SiteUnreachable.exit_code for r in results)
+        backoff = min(backoff * 2, max_backoff) if unreachable else 1
+        wait = interval * backoff * (1 + random.uniform(-jitter, jitter))
+        stop.wait(wait)
