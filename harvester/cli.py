@@ -436,6 +436,27 @@ def _refresh_round(
 
 
 @app.command()
+def schedule(
+    action: Annotated[str, typer.Argument(help="install, show or remove.")],
+    every: Annotated[str, typer.Option("--every", help="How often (e.g. 15m).")] = "15m",
+    backend: Annotated[
+        str, typer.Option("--backend", help="systemd or cron (default: systemd when available).")
+    ] = "",
+) -> None:
+    """Run `harvest refresh --all` periodically: a systemd user timer, else a crontab entry."""
+    from . import schedule as sched
+    from .refresh import parse_duration
+
+    if action == "remove":
+        typer.echo(sched.remove())
+        return
+    if action not in ("install", "show"):
+        raise UsageError(f"unknown action {action!r}: install, show or remove")
+    plan = sched.plan(parse_duration(every), backend or None)
+    typer.echo(sched.describe(plan) if action == "show" else sched.install(plan))
+
+
+@app.command()
 def logout(
     user: UserOption,
     site: SiteOption = "",

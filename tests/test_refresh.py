@@ -1,0 +1,227 @@
+"""Keeping sessions fresh: refresh, automatic re-login, cross-process locks, --every, schedule."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harvester.devsite import DevSite
+from harvester.session import Session
+from harvester.store import SessionStore
+
+from .conftest import ALICE_PASSWORD, HARVEST, HarvestRunner
+from .test_login_cli import browsers_started_from
+
+
+def store_of(harvest: HarvestRunner) -> SessionStore:
+    return SessionStore(Path(harvest.env["XDG_STATE_HOME"]) / "harvester")
+
+
+def login(
+    harvest: HarvestRunner,
+    site: DevSite,
+    *extra: str,
+    user: str = "alice",
+    password: str = ALICE_PASSWORD,
+) -> None:
+    result = harvest(
+        "login",
+        "--user",
+        user,
+        "--site",
+        site.url,
+        "--password-stdin",
+        *extra,
+        input=f"{password}\n",
+    )
+    assert result.code == 0, result.err
+
+
+def logins(site: DevSite) -> int:
+    return site.count("POST", "/login/index.php")
+
+
+def test_expired_session_is_seen_refreshed_with_one_login_and_usable(
+    make_totara_site: Callable[..., DevSite], harvest: HarvestRunner
+) -> None:
+    site = make_totara_site({"alice": ALICE_PASSWORD}, session_timeout=3)
+    login(harvest, site, "--save-password")
+    time.sleep(4)  # the site's own idle timeout passes
+    checked = harvest("status", "--check", "--json")
+    assert checked.code == 4 and json.loads(checked.out)[0]["valid"] is False
+    before = logins(site)
+    result = harvest("refresh", "--user", "alice")
+    assert result.code == 0, result.err
+    assert "alice" in result.out and "refreshed" in result.out
+    assert logins(site) == before + 1
+    request = harvest("request", "core_user_own_profile", "--user", "alice")
+    assert request.code == 0, request.err
+    assert logins(site) == before + 1
+
+
+def test_request_on_an_expired_session_logs_in_again_by_itself(
+    site: DevSite, harvest: HarvestRunner
+) -> None:
+    login(harvest, site, "--save-password")
+    site.state.expire_sessions("alice")
+    result = harvest("request", "core_user_own_profile", "--user", "alice")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["data"]["core_user_own_profile"]["username"] == "alice"
+    assert logins(site) == 2
+
+
+def test_request_on_an_expired_session_without_saved_password_exits_4_naming_the_next_step(
+    site: DevSite, harvest: HarvestRunner
+) -> None:
+    login(harvest, site)
+    site.state.expire_sessions("alice")
+    result = harvest("request", "core_user_own_profile", "--user", "alice")
+    assert result.code == 4
+    assert f"harvest login --user alice --site {site.url}" in result.err
+    assert "--save-password" in result.err and result.err.count("\n") == 1
+    assert logins(site) == 1
+
+
+def test_four_concurrent_refreshes_make_exactly_one_login(
+    site: DevSite, harvest: HarvestRunner
+) -> None:
+    login(harvest, site, "--save-password")
+    site.state.expire_sessions("alice")
+    before = logins(site)
+    procs = [
+        subprocess.Popen(
+            [HARVEST, "refresh", "--user", "alice"],
+            env=harvest.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], outputs
+    assert logins(site) == before + 1
+    text = "".join(out for out, _ in outputs)
+    assert text.count(": refreshed:") == 1 and text.count(": alive:") == 3
+
+
+def test_refresh_all_over_20_users_one_wrong_password(
+    make_totara_site: Callable[..., DevSite], harvest: HarvestRunner
+) -> None:
+    users = {f"user{i:02d}": f"pw-{i}" for i in range(20)}
+    site = make_totara_site(users)
+    store = store_of(harvest)
+    for name, password in users.items():  # 20 dead sessions with saved passwords
+        store.save(Session(site.url, name, "TotaraSession", f"dead{name}", "deadsesskey"))
+        store.save_password(site.url, name, "wrong" if name == "user07" else password)
+    result = harvest("refresh", "--all", "--concurrency", "4")
+    assert result.code == 3, result.out + result.err
+    assert result.out.count(": refreshed:") == 19
+    assert "user07 at" in result.out and "FAILED" in result.out and "Invalid login" in result.out
+    assert "20 sessions: 0 alive, 19 refreshed, 1 failed" in result.out
+    assert logins(site) == 20
+    assert browsers_started_from(harvest.tmpdir) == []
+    assert list(harvest.tmpdir.iterdir()) == []
+    fresh = store.load(site.url, "user03")
+    assert fresh is not None and fresh.cookie_value != "deaduser03"
+
+
+def test_refresh_every_survives_the_site_going_down_and_stops_on_sigterm(
+    make_totara_site: Callable[..., DevSite], harvest: HarvestRunner
+) -> None:
+    site = make_totara_site({"alice": ALICE_PASSWORD})
+    login(harvest, site, "--save-password")
+    port = int(site.url.rsplit(":", 1)[1])
+    proc = subprocess.Popen(
+        [HARVEST, "refresh", "--all", "--every", "2s"],
+        env=harvest.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+
+    def next_summary() -> str:
+        while True:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line, "refresh --every ended early"
+            if " sessions: " in line:
+                return line
+
+    try:
+        assert "1 alive" in next_summary()
+        site.stop()  # the site goes down ...
+        assert "1 failed" in next_summary()
+        back = make_totara_site({"alice": ALICE_PASSWORD}, port=port)  # ... and comes back,
+        summary = next_summary()  # with all sessions lost: refresh logs in again
+        assert "1 refreshed" in summary, summary
+        assert logins(back) == 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert "Stopped." in (proc.stderr.read() if proc.stderr else "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_refresh_needs_a_selection(harvest: HarvestRunner) -> None:
+    result = harvest("refresh")
+    assert result.code == 2 and "--all" in result.err
+
+
+def test_schedule_show_prints_units_that_systemd_accepts(
+    harvest: HarvestRunner, tmp_path: Path
+) -> None:
+    result = harvest("schedule", "show", "--backend", "systemd", "--every", "15m")
+    assert result.code == 0, result.err
+    assert "OnUnitActiveSec=900s" in result.out and "refresh --all" in result.out
+    units: dict[str, str] = {}
+    current = None
+    for line in result.out.splitlines():
+        if line.startswith("# /"):  # each unit file is introduced by its path
+            current = Path(line[2:]).name
+            units[current] = ""
+        elif line.startswith("# then:"):
+            current = None
+        elif current:
+            units[current] += line + "\n"
+    assert set(units) == {"harvester-refresh.service", "harvester-refresh.timer"}
+    for name, body in units.items():
+        (tmp_path / name).write_text(body)
+    if subprocess.run(["which", "systemd-analyze"], capture_output=True).returncode != 0:
+        pytest.skip("systemd-analyze is not installed")
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", *units], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert verify.returncode == 0, verify.stderr
+
+
+def test_schedule_install_and_remove_with_cron(harvest: HarvestRunner, tmp_path: Path) -> None:
+    # A stand-in crontab that keeps the table in a file: our side of the conversation is real.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    table = tmp_path / "crontab.txt"
+    fake = bin_dir / "crontab"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "-l" ]; then cat {table} 2>/dev/null || exit 1; else cat > {table}; fi\n'
+    )
+    fake.chmod(0o755)
+    table.write_text("0 1 * * * backup-job\n")
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    shown = harvest("schedule", "show", "--backend", "cron", "--every", "30m", **env)
+    assert shown.out.strip().endswith("# harvester-refresh") and "*/30 * * * *" in shown.out
+    assert harvest("schedule", "install", "--backend", "cron", "--every", "30m", **env).code == 0
+    lines = table.read_text().splitlines()
+    assert lines[0] == "0 1 * * * backup-job" and "refresh --all" in lines[1]
+    removed = harvest("schedule", "remove", **env)
+    assert removed.code == 0 and "crontab entry" in removed.out
+    assert table.read_text().splitlines() == ["0 1 * * * backup-job"]
