@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from playwright.async_api import Browser
 from harvester.browser import login_with_password, run_with_browser
 from harvester.client import TotaraClient
 from harvester.devsite import DevSite
+from harvester.refresh import Target, default_concurrency, refresh_sessions
 from harvester.session import Session
 from harvester.store import SessionStore
 
@@ -103,6 +105,104 @@ def raw_calls(http: httpx.Client, session: Session, count: int) -> None:
     for _ in range(count):
         answer = http.post(url, json=body, headers=headers)
         assert answer.json()["data"]["totara_webapi_status"]["status"] == "ok"
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below *root* (the Playwright driver and the whole browser tree)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def pss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class PeakPss:
+    """Samples the summed PSS of this process's descendants every 50 ms; keeps the peak."""
+
+    def __init__(self) -> None:
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            total = sum(pss_kib(pid) for pid in descendants(os.getpid()))
+            self.peak_kib = max(self.peak_kib, total)
+
+    def __enter__(self) -> PeakPss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def refresh_rows(sizes: list[int]) -> list[tuple[str, str, float, float, int]]:
+    """refresh --all of N expired users: one shared browser (concurrency 1 and the default)
+    against one browser per user, same sessions, same site, same run."""
+    rows = []
+    n_default = default_concurrency()
+    for size in sizes:
+        users = {f"user{i:02d}": f"pw-{i}" for i in range(size)}
+        with DevSite(users) as site, tempfile.TemporaryDirectory() as state:
+            store = SessionStore(Path(state))
+            targets = [Target(site.url, name) for name in users]
+            for name, password in users.items():
+                store.save_password(site.url, name, password)
+
+            def measure(run: Callable[[], object]) -> tuple[float, float]:
+                site.state.kill_sessions()  # every session expired, as after a long night
+                with PeakPss() as memory:
+                    start = time.perf_counter()
+                    run()
+                    elapsed = time.perf_counter() - start
+                return elapsed, memory.peak_kib / 1024
+
+            def shared(
+                concurrency: int, store: SessionStore = store, targets: list[Target] = targets
+            ) -> None:
+                results = refresh_sessions(store, targets, concurrency=concurrency)
+                assert all(r.outcome == "refreshed" for r in results), results
+
+            def per_user(store: SessionStore = store, targets: list[Target] = targets) -> None:
+                for target in targets:
+                    [result] = refresh_sessions(store, [target], concurrency=1)
+                    assert result.outcome == "refreshed", result
+
+            base_time, base_mem = measure(per_user)
+            one_time, one_mem = measure(lambda: shared(1))
+            n_time, n_mem = measure(lambda: shared(n_default))
+        label = f"`refresh --all`, {size} expired user{'s' if size > 1 else ''}"
+        base = "one browser per user"
+        rows.append((f"{label}, one browser, concurrency 1", base, one_time, base_time, 1))
+        rows.append((f"{label}, one browser, concurrency {n_default}", base, n_time, base_time, 1))
+        MEMORY.append((size, base_mem, one_mem, n_mem, n_default))
+    return rows
+
+
+MEMORY: list[tuple[int, float, float, float, int]] = []
 
 
 def machine() -> str:
@@ -202,6 +302,7 @@ def main() -> int:
                 3,
             )
         )
+    rows.extend(refresh_rows([1, 5] if args.quick else [1, 10, 50]))
     print(f"Machine: {machine()}\n")
     print("| what | baseline | time | baseline time | ratio | runs |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
@@ -210,6 +311,14 @@ def main() -> int:
             f"| {what} | {base} | {value * 1000:.0f} ms | {base_value * 1000:.1f} ms | "
             f"{value / base_value:.2f}x | {runs} |"
         )
+    print("\nPeak PSS of the browser process tree (driver + Chromium), MiB:\n")
+    print(
+        "| expired users | one browser per user | one browser, concurrency 1 | "
+        "one browser, default concurrency |"
+    )
+    print("| ---: | ---: | ---: | ---: |")
+    for size, base_mem, one_mem, n_mem, n_default in MEMORY:
+        print(f"| {size} | {base_mem:.0f} | {one_mem:.0f} | {n_mem:.0f} (N={n_default}) |")
     return 0
 
 
