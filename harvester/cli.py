@@ -273,51 +273,13 @@ def status(
     if as_json:
         typer.echo(json.dumps([row.as_dict() for row in rows], indent=2))
     else:
-        _print_status_table(rows, check)
+        from .render import print_status_table
+
+        print_status_table(rows, check)
     if check and any(row.valid is False for row in rows):
         raise typer.Exit(4)
     if check and any(row.valid is None for row in rows):
         raise typer.Exit(5)
-
-
-def _ago(when: float | None) -> str:
-    import time
-
-    if not when:
-        return "-"
-    seconds = max(0, int(time.time() - when))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
-
-
-def _print_status_table(rows: list[Any], check: bool) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    if not rows:
-        typer.echo("No stored sessions. Run: harvest login --user NAME --site URL")
-        return
-    table = Table(box=None, header_style="bold")
-    columns = ["site", "user", "cookie", "obtained", "last verified", "password saved"]
-    for column in columns + (["valid", "why"] if check else []):
-        table.add_column(column, overflow="fold")  # fold, never cut: a URL must stay whole
-    for row in rows:
-        cells = [
-            row.site,
-            row.user,
-            row.cookie_name,
-            _ago(row.obtained_at),
-            _ago(row.verified_at),
-            "yes" if row.has_password else "no",
-        ]
-        if check:
-            valid = {True: "[green]yes[/]", False: "[red]no[/]", None: "[yellow]?[/]"}[row.valid]
-            cells += [valid, row.why or ""]
-        table.add_row(*cells)
-    # On a terminal Rich fits the table to its width; into a pipe or file nothing is folded.
-    Console(width=None if sys.stdout.isatty() else 1000).print(table)
 
 
 @app.command()
@@ -351,6 +313,7 @@ def refresh(
     others; the exit code is 0 only if every session is alive at the end.
     """
     from .refresh import Target, parse_duration, repeat
+    from .render import refresh_round
     from .site import normalize_wwwroot
     from .store import SessionStore
 
@@ -373,7 +336,7 @@ def refresh(
     del keepalive  # every check is a request with the session: it resets the idle timeout
 
     def one_round() -> list[Any]:
-        return _refresh_round(store, targets, concurrency, timeout)
+        return refresh_round(store, targets, concurrency, timeout)
 
     if interval is None:
         results = one_round()
@@ -390,49 +353,6 @@ def refresh(
         signal.signal(signum, lambda *_: stop.set())  # finish the round, then stop
     repeat(interval, one_round, stop)
     typer.echo("Stopped.", err=True)
-
-
-def _refresh_round(
-    store: Any, targets: list[Any], concurrency: int | None, timeout: float
-) -> list[Any]:
-    """One round with progress: a Rich bar on a terminal, a plain line per user otherwise."""
-    from .refresh import refresh_sessions as run
-
-    if not targets:
-        typer.echo("No stored sessions to refresh.")
-        return []
-    marks = {"alive": "alive", "refreshed": "refreshed", "failed": "FAILED"}
-
-    def line(result: Any) -> str:
-        return f"{result.user} at {result.wwwroot}: {marks[result.outcome]}: {result.detail}"
-
-    if sys.stderr.isatty():
-        from rich.progress import Progress
-
-        with Progress(transient=False) as progress:
-            task = progress.add_task("Refreshing", total=len(targets))
-
-            def advance(result: Any) -> None:
-                progress.console.print(line(result))
-                progress.advance(task)
-
-            results = run(
-                store, targets, concurrency=concurrency, timeout=timeout, on_result=advance
-            )
-    else:
-        results = run(
-            store,
-            targets,
-            concurrency=concurrency,
-            timeout=timeout,
-            on_result=lambda result: typer.echo(line(result)),
-        )
-    counts = {k: sum(r.outcome == k for r in results) for k in marks}
-    typer.echo(
-        f"{len(results)} sessions: {counts['alive']} alive, {counts['refreshed']} refreshed, "
-        f"{counts['failed']} failed"
-    )
-    return list(results)
 
 
 @app.command()
