@@ -292,7 +292,7 @@ def refresh(
     concurrency: Annotated[
         int | None,
         typer.Option(
-            "--concurrency", "-j", min=1, help="Logins at once (default: 2 per core, max 8)."
+            "--concurrency", "-j", min=1, help="Logins at once (default: one per two cores, max 8)."
         ),
     ] = None,
     keepalive: Annotated[

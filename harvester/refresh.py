@@ -27,8 +27,9 @@ ALIVE, REFRESHED, FAILED = "alive", "refreshed", "failed"
 
 
 def default_concurrency() -> int:
-    """Two logins per core, at most 8: the browser is CPU-bound (env-notes: 4 on 2 cores)."""
-    return max(1, min(8, 2 * (os.cpu_count() or 1)))
+    """One login per two cores, at most 8. Logins are CPU-bound in the browser: on 2 cores,
+    50 re-logins took 72 s one at a time and 88 s four at a time (scripts/bench)."""
+    return max(1, min(8, (os.cpu_count() or 1) // 2))
 
 
 @dataclass(frozen=True)
