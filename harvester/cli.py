@@ -380,6 +380,13 @@ def schedule(
 def logout(
     user: UserOption,
     site: SiteOption = "",
+    forget_password: Annotated[
+        bool,
+        typer.Option(
+            "--forget-password",
+            help="Also delete the saved password (else refresh --all logs USER in again).",
+        ),
+    ] = False,
     timeout: TimeoutOption = 30.0,
 ) -> None:
     """End USER's session on the site (logout with its sesskey) and remove it from the keyring."""
@@ -387,7 +394,12 @@ def logout(
     from .store import SessionStore
 
     store = SessionStore()
-    result = do_logout(store, _site(site, user, store), user, timeout=timeout)
+    wwwroot = _site(site, user, store)
+    try:
+        result = do_logout(store, wwwroot, user, timeout=timeout)
+    finally:
+        if forget_password:
+            store.delete_password(wwwroot, user)
     typer.echo(result.note[:1].upper() + result.note[1:])
 
 

@@ -117,3 +117,15 @@ def test_logout_of_a_dead_session_still_removes_it_locally(
 def test_logout_without_a_session_exits_4(site: DevSite, harvest: HarvestRunner) -> None:
     result = harvest("logout", "--user", "alice", "--site", site.url)
     assert result.code == 4
+
+
+def test_logout_forget_password_deletes_the_saved_password(
+    site: DevSite, harvest: HarvestRunner
+) -> None:
+    import keyring
+
+    login(harvest, site, "--save-password")
+    result = harvest("logout", "--user", "alice", "--forget-password")
+    assert result.code == 0, result.err
+    assert keyring.get_password(f"harvester:password:{site.url}", "alice") is None
+    assert json.loads(harvest("status", "--json").out) == []
