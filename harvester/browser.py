@@ -30,6 +30,7 @@ from .errors import (
     SiteUnreachable,
     UsageError,
 )
+from .session import Session
 from .site import DEFAULT_COOKIE_PREFIX, login_url
 
 if TYPE_CHECKING:
@@ -72,6 +73,16 @@ class CapturedLogin:
     cookie_value: str = field(repr=False)
     sesskey: str = field(repr=False)
     landing_url: str
+
+    def session(self, wwwroot: str, user: str, obtained_at: float) -> Session:
+        return Session(
+            wwwroot=wwwroot,
+            user=user,
+            cookie_name=self.cookie_name,
+            cookie_value=self.cookie_value,
+            sesskey=self.sesskey,
+            obtained_at=obtained_at,
+        )
 
 
 @dataclass(frozen=True)

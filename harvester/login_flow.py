@@ -52,14 +52,7 @@ def login(
 
     captured = run_with_browser(capture, timeout)
     redact.register(captured.cookie_value, captured.sesskey)
-    session = Session(
-        wwwroot=wwwroot,
-        user=user,
-        cookie_name=captured.cookie_name,
-        cookie_value=captured.cookie_value,
-        sesskey=captured.sesskey,
-        obtained_at=started,
-    )
+    session = captured.session(wwwroot, user, obtained_at=started)
     session = verify_session(session, captured.landing_url, timeout)
     store.save(session)
     if save_password:

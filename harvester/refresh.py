@@ -117,14 +117,7 @@ async def _refresh_one(
             browser = await browsers.get()
             started = time.time()
             captured = await login_with_password(browser, wwwroot, user, password, timeout=timeout)
-        fresh = Session(
-            wwwroot=wwwroot,
-            user=user,
-            cookie_name=captured.cookie_name,
-            cookie_value=captured.cookie_value,
-            sesskey=captured.sesskey,
-            obtained_at=started,
-        )
+        fresh = captured.session(wwwroot, user, obtained_at=started)
         fresh = await asyncio.to_thread(verify_session, fresh, captured.landing_url, timeout)
         await asyncio.to_thread(store.save, fresh)
         return RefreshResult(wwwroot, user, REFRESHED, f"logged in again ({why})", 0, fresh)

@@ -75,6 +75,23 @@ class HarvestRunner:
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
+    def login(
+        self, url: str, *extra: str, user: str = "alice", password: str | None = None, **env: str
+    ) -> Result:
+        """`harvest login --password-stdin`, the password written to its stdin."""
+        secret = ALICE_PASSWORD if password is None else password
+        return self(
+            "login",
+            "--user",
+            user,
+            "--site",
+            url,
+            "--password-stdin",
+            *extra,
+            input=f"{secret}\n",
+            **env,
+        )
+
 
 @pytest.fixture
 def harvest(tmp_path: Path) -> Iterator[HarvestRunner]:
@@ -107,15 +124,7 @@ def logged_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedIn]:
     env.pop("HARVEST_SITE", None)
     runner = HarvestRunner(env, tmpdir)
     with DevSite({"alice": ALICE_PASSWORD, "bob": BOB_PASSWORD}, cookie_suffix="abc") as site:
-        result = runner(
-            "login",
-            "--user",
-            "alice",
-            "--site",
-            site.url,
-            "--password-stdin",
-            input=f"{ALICE_PASSWORD}\n",
-        )
+        result = runner.login(site.url)
         assert result.code == 0, result.err
         yield LoggedIn(site, runner)
     shutil.rmtree(tmpdir, ignore_errors=True)

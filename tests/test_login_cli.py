@@ -17,7 +17,7 @@ import pytest
 
 from harvester.devsite import DevSite
 
-from .conftest import ALICE_PASSWORD, BOB_PASSWORD, HarvestRunner
+from .conftest import ALICE_PASSWORD, BOB_PASSWORD, HarvestRunner, Result
 
 STATUS = '{"operationName":"totara_webapi_status","variables":{}}'
 
@@ -78,17 +78,8 @@ def login(
     password: str = ALICE_PASSWORD,
     *extra: str,
     user: str = "alice",
-):  # type: ignore[no-untyped-def]
-    return harvest(
-        "login",
-        "--user",
-        user,
-        "--site",
-        site.url,
-        "--password-stdin",
-        *extra,
-        input=f"{password}\n",
-    )
+) -> Result:
+    return harvest.login(site.url, *extra, user=user, password=password)
 
 
 def test_login_stores_a_working_session_in_the_keyring(
@@ -224,16 +215,7 @@ def test_a_page_that_is_not_a_totara_login_page_exits_7(
 def test_no_keyring_exits_6_naming_the_fix_before_any_browser(
     site: DevSite, harvest: HarvestRunner
 ) -> None:
-    result = harvest(
-        "login",
-        "--user",
-        "alice",
-        "--site",
-        site.url,
-        "--password-stdin",
-        input="pw1\n",
-        DBUS_SESSION_BUS_ADDRESS="unix:path=/nonexistent/bus",
-    )
+    result = harvest.login(site.url, DBUS_SESSION_BUS_ADDRESS="unix:path=/nonexistent/bus")
     assert result.code == 6, result.err
     assert "Secret Service" in result.err and "PYTHON_KEYRING_BACKEND" in result.err
     assert result.err.count("\n") == 1

@@ -31,16 +31,7 @@ def login(
     user: str = "alice",
     password: str = ALICE_PASSWORD,
 ) -> None:
-    result = harvest(
-        "login",
-        "--user",
-        user,
-        "--site",
-        site.url,
-        "--password-stdin",
-        *extra,
-        input=f"{password}\n",
-    )
+    result = harvest.login(site.url, *extra, user=user, password=password)
     assert result.code == 0, result.err
 
 

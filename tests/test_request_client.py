@@ -23,7 +23,7 @@ from harvester.errors import (
 from harvester.session import Session
 from harvester.store import SessionStore
 
-from .conftest import ALICE_PASSWORD, HarvestRunner, LoggedIn
+from .conftest import HarvestRunner, LoggedIn
 
 LANG = '{"lang":"en","ids":["edit, core"]}'
 LANG_ANSWER = {
@@ -119,18 +119,7 @@ def test_request_needs_a_user_for_session_operations(
 def test_request_on_a_session_killed_on_the_site_exits_4(
     site: DevSite, harvest: HarvestRunner
 ) -> None:
-    assert (
-        harvest(
-            "login",
-            "--user",
-            "alice",
-            "--site",
-            site.url,
-            "--password-stdin",
-            input=f"{ALICE_PASSWORD}\n",
-        ).code
-        == 0
-    )
+    assert harvest.login(site.url).code == 0
     site.state.kill_sessions("alice")
     result = harvest("request", "totara_webapi_status", "--user", "alice")
     assert result.code == 4

@@ -15,16 +15,7 @@ STATUS = {"operationName": "totara_webapi_status", "variables": {}}
 
 
 def login(harvest: HarvestRunner, site: DevSite, *extra: str) -> dict[str, object]:
-    result = harvest(
-        "login",
-        "--user",
-        "alice",
-        "--site",
-        site.url,
-        "--password-stdin",
-        *extra,
-        input=f"{ALICE_PASSWORD}\n",
-    )
+    result = harvest.login(site.url, *extra)
     assert result.code == 0, result.err
     secret = stored_secret(site)
     assert secret is not None
