@@ -11,4 +11,7 @@ def test_demo_logs_alice_in_and_gets_status_ok(harvest: HarvestRunner) -> None:
     assert "Logged in alice at http://127.0.0.1:" in result.out
     assert '"status":"ok"' in result.out
     assert '"username":"alice"' in result.out
+    assert "ajax.php now answers require_login" in result.out  # expiry, then refresh
+    assert "(logins the site has seen: 2)" in result.out
+    assert "Logged alice out" in result.out
     assert list(harvest.tmpdir.iterdir()) == []
