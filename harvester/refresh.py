@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from .browser import LazyBrowser, login_with_password, run_with_lazy_browser
 from .errors import HarvestError, NoSession, SiteUnreachable, UsageError
+from .redact import redact
 from .session import Session
 from .store import SessionStore
 from .verify import check_session, verify_session
@@ -91,8 +92,15 @@ async def _refresh_one(
     def failed(exc: HarvestError) -> RefreshResult:
         return RefreshResult(wwwroot, user, FAILED, exc.message, exc.exit_code)
 
+    from filelock import Timeout
+
     lock = store.lock(wwwroot, user)
-    await asyncio.to_thread(lock.acquire)
+    try:
+        await asyncio.to_thread(lock.acquire)
+    except Timeout:
+        return failed(
+            HarvestError(f"another harvester process held {user}'s lock for {lock.timeout:g} s")
+        )
     try:
         try:
             session = await asyncio.to_thread(store.load, wwwroot, user)
@@ -123,6 +131,10 @@ async def _refresh_one(
         return RefreshResult(wwwroot, user, REFRESHED, f"logged in again ({why})", 0, fresh)
     except HarvestError as exc:
         return failed(exc)
+    except Exception as exc:  # one user's surprise must not take the others down
+        text = str(exc).strip().splitlines()
+        detail = redact(f"unexpected {type(exc).__name__}: {text[0] if text else ''}")
+        return RefreshResult(wwwroot, user, FAILED, detail, 1)
     finally:
         lock.release()
 
