@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         return 5
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    print(site.url, flush=True)
-    try:
+    try:  # entered before the URL is printed: a signal right after it still stops cleanly
+        print(site.url, flush=True)
         site.serve_forever()
     except KeyboardInterrupt:
         pass
