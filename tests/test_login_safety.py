@@ -27,20 +27,29 @@ def all_command_lines() -> set[str]:
     return lines
 
 
-def test_no_secret_in_any_process_argument_list_during_login(
-    site: DevSite, harvest: HarvestRunner
-) -> None:
+def start_login(
+    harvest: HarvestRunner, site: DevSite, user: str, password: str, **popen: bool
+) -> subprocess.Popen[str]:
+    """`harvest login --password-stdin` running in the background, the password already sent."""
     proc = subprocess.Popen(
-        [HARVEST, "login", "--user", "bob", "--site", site.url, "--password-stdin"],
+        [HARVEST, "login", "--user", user, "--site", site.url, "--password-stdin"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=harvest.env,
+        **popen,
     )
     assert proc.stdin is not None
-    proc.stdin.write(f"{BOB_PASSWORD}\n")
+    proc.stdin.write(f"{password}\n")
     proc.stdin.close()
+    return proc
+
+
+def test_no_secret_in_any_process_argument_list_during_login(
+    site: DevSite, harvest: HarvestRunner
+) -> None:
+    proc = start_login(harvest, site, "bob", BOB_PASSWORD)
     seen: set[str] = set()
     while proc.poll() is None:
         seen |= all_command_lines()
@@ -63,18 +72,8 @@ def test_ctrl_c_during_login_stores_nothing_and_leaves_no_browser_or_profile(
         '"GET /login/index.php HTTP' if moment == "login page served" else '"POST /login/index.php'
     )
     seen_before = sum(marker in line for line in site.access_log)
-    proc = subprocess.Popen(
-        [HARVEST, "login", "--user", "alice", "--site", site.url, "--password-stdin"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=harvest.env,
-        start_new_session=True,  # its own process group, like a terminal job
-    )
-    assert proc.stdin is not None
-    proc.stdin.write(f"{ALICE_PASSWORD}\n")
-    proc.stdin.close()
+    # its own process group, like a terminal job
+    proc = start_login(harvest, site, "alice", ALICE_PASSWORD, start_new_session=True)
     deadline = time.monotonic() + 60
     while sum(marker in line for line in site.access_log) == seen_before:
         assert proc.poll() is None and time.monotonic() < deadline
