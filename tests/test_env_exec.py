@@ -163,17 +163,32 @@ def test_any_keyring_value_round_trips_through_real_shells_and_runs_nothing(
     store = SessionStore(tmp / "state")
     wwwroot = f"http://roundtrip-{shell}.invalid"
 
+    values = value_strategy(marker)
+
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(value=value_strategy(marker))
-    def check(value: str) -> None:
-        # through the real keyring, as harvest env reads it
-        store.save(session_with(value, wwwroot))
+    @given(name=values, cookie=values, sesskey=values, root=values)
+    def check(name: str, cookie: str, sesskey: str, root: str) -> None:
+        # junk in every field of the keyring entry, read back the way harvest env reads it
+        entry = {
+            "v": 1,
+            "cookie_name": name,
+            "cookie_value": cookie,
+            "sesskey": sesskey,
+            "wwwroot": root,
+            "obtained_at": 1.0,
+            "verified_at": None,
+        }
+        keyring.set_password(f"harvester:session:{wwwroot}", "alice", json.dumps(entry))
         loaded = store.load(wwwroot, "alice")
         assert loaded is not None
         seen = through_shell(shell, render(loaded, SHELL_FORMAT[shell]), tmp)
-        assert seen["TOTARA_SESSION"] == value
-        assert seen["TOTARA_SESSKEY"] == (value[::-1] or "k")
-        assert seen["TOTARA_COOKIE"] == f"TotaraSessionx={value}"
+        assert seen == {
+            "TOTARA_WWWROOT": root,
+            "TOTARA_COOKIE": f"{name}={cookie}",
+            "TOTARA_COOKIE_NAME": name,
+            "TOTARA_SESSION": cookie,
+            "TOTARA_SESSKEY": sesskey,
+        }
         assert not marker.exists()
 
     check()
