@@ -34,7 +34,7 @@ from .session import Session
 from .site import DEFAULT_COOKIE_PREFIX, login_url
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Page, Playwright
+    from playwright.async_api import Browser, Page
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,9 +91,8 @@ class BrowserChoice:
     why: str
 
 
-def choose_browser(playwright: Playwright) -> BrowserChoice:
-    """Playwright's own Chromium when installed, else a system Chromium or Chrome."""
-    own = playwright.chromium.executable_path
+def choose_browser(own: str | None) -> BrowserChoice:
+    """Playwright's own Chromium (at *own*) when installed, else a system Chromium or Chrome."""
     if own and os.path.exists(own):
         return BrowserChoice(None, f"Playwright's own Chromium ({own})")
     for candidate in SYSTEM_BROWSERS:
@@ -255,7 +254,7 @@ async def open_browser(timeout: float) -> AsyncIterator[Browser]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        choice = choose_browser(playwright)
+        choice = choose_browser(playwright.chromium.executable_path)
         log.debug("browser: %s", choice.why)
         extra = shlex.split(os.environ.get("HARVEST_BROWSER_ARGS", ""))
         try:

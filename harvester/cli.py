@@ -415,6 +415,24 @@ def _prompt_password(user: str, wwwroot: str) -> str:
 
 
 @app.command()
+def doctor(timeout: TimeoutOption = 10.0) -> None:
+    """Show the keyring backend, browser and paths in use and why; check each stored site."""
+    from . import doctor as checks
+    from .store import SessionStore
+
+    store = SessionStore()
+    findings = [checks.keyring_finding(), checks.browser_finding()]
+    typer.echo(f"state dir: {store.state_path} (index of stored sessions: {store.index_file})")
+    sites = sorted({entry.wwwroot for entry in store.entries()})
+    findings += checks.site_findings(sites, timeout)
+    for finding in findings:
+        typer.echo(f"{finding.topic}: {'ok' if finding.ok else 'PROBLEM'}: {finding.detail}")
+    failed = [f.exit_code for f in findings if not f.ok]
+    if failed:
+        raise typer.Exit(failed[0])
+
+
+@app.command()
 def demo(
     timeout: TimeoutOption = 30.0,
 ) -> None:

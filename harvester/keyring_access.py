@@ -92,7 +92,7 @@ def _backend() -> Any:
     if isinstance(backend, fail.Keyring):
         raise KeyringUnavailable(f"no usable OS keyring backend: {FIX}")
     name = f"{type(backend).__module__}.{type(backend).__name__}"
-    if "Plaintext" in name and not _chosen_explicitly():
+    if "Plaintext" in name and not chosen_explicitly():
         raise KeyringUnavailable(
             f"keyring chose {name}, which stores secrets unencrypted; harvester will not use it "
             "unless you select it by name (PYTHON_KEYRING_BACKEND): " + FIX
@@ -100,7 +100,7 @@ def _backend() -> Any:
     return backend
 
 
-def _chosen_explicitly() -> bool:
+def chosen_explicitly() -> bool:
     if os.environ.get("PYTHON_KEYRING_BACKEND"):
         return True
     from keyring.util import platform_

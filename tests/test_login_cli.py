@@ -275,3 +275,31 @@ def test_usage_errors_exit_2_in_one_line(
 def test_version(harvest: HarvestRunner) -> None:
     result = harvest("--version")
     assert result.code == 0 and result.out.startswith("harvest ")
+
+
+def test_doctor_names_the_secret_service_and_the_browser(harvest: HarvestRunner) -> None:
+    result = harvest("doctor")
+    assert result.code == 0, result.out + result.err
+    assert "keyring: ok: keyring.backends.SecretService.Keyring" in result.out
+    assert "browser: ok:" in result.out and "chromium" in result.out.lower()
+
+
+def test_doctor_without_a_dbus_session_names_the_keyring_fix(harvest: HarvestRunner) -> None:
+    result = harvest("doctor", DBUS_SESSION_BUS_ADDRESS="unix:path=/nonexistent/bus")
+    assert result.code == 6
+    assert "keyring: PROBLEM" in result.out and "PYTHON_KEYRING_BACKEND" in result.out
+
+
+def test_doctor_checks_each_stored_site(
+    site: DevSite, plain_web_server: str, harvest: HarvestRunner
+) -> None:
+    from harvester.session import Session
+    from harvester.store import SessionStore
+
+    assert login(harvest, site).code == 0
+    store = SessionStore(Path(harvest.env["XDG_STATE_HOME"]) / "harvester")
+    store.save(Session(plain_web_server, "alice", "TotaraSession", "x", "y"))
+    result = harvest("doctor")
+    assert f"{site.url}: ok: login page" in result.out
+    assert f"{plain_web_server}: PROBLEM" in result.out and result.code == 7
+    keyring.delete_password(f"harvester:session:{plain_web_server}", "alice")
