@@ -45,6 +45,14 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         response = self.server.app.handle(request)
+        # Logged before the answer leaves: whoever has the answer can count on the line.
+        self.server.log_access(
+            self.client_address[0],
+            self.requestline,
+            response.status,
+            len(response.body),
+            time.perf_counter() - started,
+        )
         self.send_response_only(response.status)
         self.send_header("Date", self.date_time_string())
         self.send_header("Server", "Apache")
@@ -54,13 +62,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
-        self.server.log_access(
-            self.client_address[0],
-            self.requestline,
-            response.status,
-            len(response.body),
-            time.perf_counter() - started,
-        )
 
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_OPTIONS = _serve
 
