@@ -62,7 +62,7 @@ class TotaraClient:
         self.timeout = timeout
         self.on_expired = on_expired
         self._own_http = http is None
-        self._http = http if http is not None else _new_http_client(timeout)
+        self._http = http if http is not None else credential_client(timeout)
 
     # -- constructors --------------------------------------------------------------------------
     @classmethod
@@ -209,10 +209,12 @@ class TotaraClient:
         self.close()
 
 
-def _new_http_client(timeout: float, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+def credential_client(timeout: float, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """The HTTP client for every request that carries a session: it follows no redirect (the
+    cookie never travels to another origin) and keeps no cookie the site sets (a fresh
+    anonymous cookie after expiry must never mix with ours). Safe to share between threads."""
     import httpx
 
-    # The site's Set-Cookie (a fresh anonymous cookie after expiry) must never mix with ours.
     jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     return httpx.Client(timeout=timeout, follow_redirects=False, cookies=jar, transport=transport)
 

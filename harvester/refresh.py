@@ -16,13 +16,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .browser import LazyBrowser, login_with_password, run_with_lazy_browser
+from .client import credential_client
 from .errors import HarvestError, NoSession, SiteUnreachable, UsageError
 from .redact import redact
 from .session import Session
 from .store import SessionStore
 from .verify import check_session, verify_session
+
+if TYPE_CHECKING:
+    import httpx
 
 ALIVE, REFRESHED, FAILED = "alive", "refreshed", "failed"
 
@@ -68,14 +73,15 @@ def refresh_sessions(
 
     async def work(browsers: LazyBrowser) -> list[RefreshResult]:
         slots = asyncio.Semaphore(limit)
+        with credential_client(timeout) as http:  # one connection pool for every check
 
-        async def one(target: Target) -> RefreshResult:
-            result = await _refresh_one(store, target, browsers, slots, timeout)
-            if on_result is not None:
-                on_result(result)
-            return result
+            async def one(target: Target) -> RefreshResult:
+                result = await _refresh_one(store, target, browsers, slots, http, timeout)
+                if on_result is not None:
+                    on_result(result)
+                return result
 
-        return list(await asyncio.gather(*(one(t) for t in targets)))
+            return list(await asyncio.gather(*(one(t) for t in targets)))
 
     return run_with_lazy_browser(work, timeout)
 
@@ -85,6 +91,7 @@ async def _refresh_one(
     target: Target,
     browsers: LazyBrowser,
     slots: asyncio.Semaphore,
+    http: httpx.Client,
     timeout: float,
 ) -> RefreshResult:
     wwwroot, user = target.wwwroot, target.user
@@ -107,7 +114,7 @@ async def _refresh_one(
         except NoSession:
             session = None  # a damaged entry is replaced by a fresh login
         if session is not None:
-            check = await asyncio.to_thread(check_session, session, timeout=timeout)
+            check = await asyncio.to_thread(check_session, session, timeout=timeout, http=http)
             if check.valid:  # the check itself is a request: it also keeps the session alive
                 verified = session.verified()
                 await asyncio.to_thread(store.save, verified)
@@ -126,7 +133,7 @@ async def _refresh_one(
             started = time.time()
             captured = await login_with_password(browser, wwwroot, user, password, timeout=timeout)
         fresh = captured.session(wwwroot, user, obtained_at=started)
-        fresh = await asyncio.to_thread(verify_session, fresh, captured.landing_url, timeout)
+        fresh = await asyncio.to_thread(verify_session, fresh, captured.landing_url, timeout, http)
         await asyncio.to_thread(store.save, fresh)
         return RefreshResult(wwwroot, user, REFRESHED, f"logged in again ({why})", 0, fresh)
     except HarvestError as exc:

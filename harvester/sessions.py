@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .client import credential_client
 from .errors import HarvestError, NoSession, SiteUnreachable
 from .store import SessionStore
 from .verify import check_session
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass
@@ -52,13 +56,15 @@ def list_sessions(
             verified_at=entry.verified_at,
             has_password=entry.has_password,
         )
-        if check:
-            _check_row(store, row, timeout)
         rows.append(row)
+    if check:
+        with credential_client(timeout) as http:  # one connection pool for all checks
+            for row in rows:
+                _check_row(store, row, timeout, http)
     return rows
 
 
-def _check_row(store: SessionStore, row: SessionStatus, timeout: float) -> None:
+def _check_row(store: SessionStore, row: SessionStatus, timeout: float, http: httpx.Client) -> None:
     try:
         session = store.load(row.site, row.user)
     except NoSession as exc:
@@ -68,7 +74,7 @@ def _check_row(store: SessionStore, row: SessionStatus, timeout: float) -> None:
         row.valid, row.why = False, "listed, but not in the keyring (run harvest login)"
         return
     try:
-        result = check_session(session, timeout=timeout)
+        result = check_session(session, timeout=timeout, http=http)
     except SiteUnreachable as exc:
         row.valid, row.why = None, exc.message
         return
@@ -97,26 +103,26 @@ def logout(store: SessionStore, wwwroot: str, user: str, *, timeout: float = 30.
     if session is None:
         store.delete(wwwroot, user)  # an index row without a secret
         raise NoSession(f"no stored session for {user} at {wwwroot}: nothing to log out")
-    try:
-        alive = check_session(session, timeout=timeout)
-        if not alive.valid:
-            store.delete(wwwroot, user)
-            return LogoutResult(
-                False, f"the site had already ended {user}'s session ({alive.reason}); removed it"
-            )
-        with httpx.Client(timeout=timeout, follow_redirects=False) as http:
+    try:  # whatever the site says, the local copy goes
+        with credential_client(timeout) as http:
+            alive = check_session(session, timeout=timeout, http=http)
+            if not alive.valid:
+                return LogoutResult(
+                    False,
+                    f"the site had already ended {user}'s session ({alive.reason}); removed it",
+                )
             answer = http.get(
                 f"{wwwroot}/login/logout.php",
                 params={"sesskey": session.sesskey},
                 headers={"Cookie": session.cookie_header},
             )
     except (httpx.HTTPError, SiteUnreachable) as exc:
-        store.delete(wwwroot, user)
         raise SiteUnreachable(
             f"removed {user}'s session locally, but could not reach {wwwroot} to end it there "
             f"({type(exc).__name__}); it ends when the site's session timeout passes"
         ) from None
-    store.delete(wwwroot, user)
+    finally:
+        store.delete(wwwroot, user)
     if answer.status_code in (302, 303):
         return LogoutResult(True, f"logged {user} out of {wwwroot} and removed the session")
     raise HarvestError(

@@ -8,6 +8,7 @@ never travels to another origin.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,17 +39,24 @@ def _same_origin(a: str, b: str) -> bool:
 
 
 def check_session(
-    session: Session, *, page_url: str | None = None, timeout: float = 30.0
+    session: Session,
+    *,
+    page_url: str | None = None,
+    timeout: float = 30.0,
+    http: httpx.Client | None = None,
 ) -> SessionCheck:
-    """Ask the site whether *session* is alive. Raises SiteUnreachable when it cannot say."""
+    """Ask the site whether *session* is alive. Raises SiteUnreachable when it cannot say.
+    Pass *http* (a client.credential_client) to reuse its connections across many checks."""
     import httpx
+
+    from .client import credential_client
 
     headers = {"Cookie": session.cookie_header}
     target = page_url if page_url and _same_origin(page_url, session.wwwroot) else None
     target = target or session.wwwroot + CHECK_PAGE
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as http:
-            answer = http.post(
+        with contextlib.nullcontext(http) if http else credential_client(timeout) as client:
+            answer = client.post(
                 ajax_url(session.wwwroot),
                 headers={**headers, "X-Totara-Sesskey": session.sesskey},
                 json={"operationName": "totara_webapi_status", "variables": {}},
@@ -56,7 +64,7 @@ def check_session(
             status = _status_of(answer)
             if status != "ok":
                 return SessionCheck(False, status)
-            page = http.get(target, headers=headers)
+            page = client.get(target, headers=headers)
     except httpx.TimeoutException:
         raise SiteUnreachable(f"{session.wwwroot} did not answer within {timeout:g} s") from None
     except httpx.TransportError as exc:
@@ -77,9 +85,11 @@ def _check_page(page: httpx.Response, target: str, sesskey: str) -> SessionCheck
     return SessionCheck(True, "logged in")
 
 
-def verify_session(session: Session, page_url: str | None, timeout: float) -> Session:
+def verify_session(
+    session: Session, page_url: str | None, timeout: float, http: httpx.Client | None = None
+) -> Session:
     """Return *session* marked verified, or raise LoginFlowError / SiteUnreachable."""
-    result = check_session(session, page_url=page_url, timeout=timeout)
+    result = check_session(session, page_url=page_url, timeout=timeout, http=http)
     if not result.valid:
         raise LoginFlowError(
             f"the site does not accept the captured session ({result.reason}); "

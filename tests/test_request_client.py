@@ -217,9 +217,9 @@ def recording(handler: Handler) -> tuple[httpx.Client, list[httpx.Request]]:
         seen.append(request)
         return handler(request)
 
-    from harvester.client import _new_http_client
+    from harvester.client import credential_client
 
-    return _new_http_client(5, transport=httpx.MockTransport(record)), seen
+    return credential_client(5, transport=httpx.MockTransport(record)), seen
 
 
 SESSION = Session("https://lms.example.com", "alice", "TotaraSessionx", "c00kie", "sesskey123")
