@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
 from . import redact
-from .browser import CapturedLogin, login_with_password, run_with_browser
+from .browser import login_with_password, run_with_browser
 from .errors import LoginRefused, UsageError
 from .session import Session
 from .site import DEFAULT_COOKIE_PREFIX, check_reachable
@@ -15,6 +16,7 @@ from .store import SessionStore
 from .verify import verify_session
 
 if TYPE_CHECKING:
+    import httpx
     from playwright.async_api import Browser
 
 DEFAULT_TIMEOUT = 30.0
@@ -43,21 +45,39 @@ def login(
     store = store or SessionStore()
     store.check_available()  # fail before a browser starts, not after a login
     check_reachable(wwwroot, timeout)
-    started = time.time()
 
-    async def capture(browser: Browser) -> CapturedLogin:
-        return await login_with_password(
+    async def work(browser: Browser) -> Session:
+        return await sign_in(
             browser, wwwroot, user, password, timeout=timeout, cookie_prefix=cookie_prefix
         )
 
-    captured = run_with_browser(capture, timeout)
-    redact.register(captured.cookie_value, captured.sesskey)
-    session = captured.session(wwwroot, user, obtained_at=started)
-    session = verify_session(session, captured.landing_url, timeout)
+    session = run_with_browser(work, timeout)
     store.save(session)
     if save_password:
         store.save_password(wwwroot, user, password)
     return session
+
+
+async def sign_in(
+    browser: Browser,
+    wwwroot: str,
+    user: str,
+    password: str,
+    *,
+    timeout: float,
+    http: httpx.Client | None = None,
+    cookie_prefix: str = DEFAULT_COOKIE_PREFIX,
+) -> Session:
+    """One login in a context of *browser*, verified outside it; the session is not stored.
+    Shared by `login` and `refresh`."""
+    redact.register(password)
+    started = time.time()
+    captured = await login_with_password(
+        browser, wwwroot, user, password, timeout=timeout, cookie_prefix=cookie_prefix
+    )
+    redact.register(captured.cookie_value, captured.sesskey)
+    session = captured.session(wwwroot, user, obtained_at=started)
+    return await asyncio.to_thread(verify_session, session, captured.landing_url, timeout, http)
 
 
 def saved_password_refused(exc: LoginRefused, user: str) -> LoginRefused:

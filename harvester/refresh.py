@@ -13,18 +13,18 @@ import os
 import random
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .browser import LazyBrowser, login_with_password, run_with_lazy_browser
+from .browser import LazyBrowser, run_with_lazy_browser
 from .client import credential_client
 from .errors import HarvestError, NoSession, SiteUnreachable, UsageError
+from .login_flow import sign_in
 from .redact import redact
 from .session import Session
 from .store import SessionStore
-from .verify import check_session, verify_session
+from .verify import check_session
 
 if TYPE_CHECKING:
     import httpx
@@ -130,10 +130,7 @@ async def _refresh_one(
             )
         async with slots:
             browser = await browsers.get()
-            started = time.time()
-            captured = await login_with_password(browser, wwwroot, user, password, timeout=timeout)
-        fresh = captured.session(wwwroot, user, obtained_at=started)
-        fresh = await asyncio.to_thread(verify_session, fresh, captured.landing_url, timeout, http)
+            fresh = await sign_in(browser, wwwroot, user, password, timeout=timeout, http=http)
         await asyncio.to_thread(store.save, fresh)
         return RefreshResult(wwwroot, user, REFRESHED, f"logged in again ({why})", 0, fresh)
     except HarvestError as exc:
