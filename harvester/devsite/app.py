@@ -82,9 +82,6 @@ class TotaraApp:
     def _set_cookie(self, record: SessionRecord) -> tuple[str, str]:
         return ("Set-Cookie", f"{self.cookie_name}={record.sid}; path=/; HttpOnly")
 
-    def existing_session(self, request: Request) -> SessionRecord | None:
-        return self.state.find(request.cookie(self.cookie_name))
-
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         path = request.path
