@@ -3,8 +3,10 @@
 The command line is fixed (other tools use it); extend it, never break it:
     python -m harvester.devsite [--port 0] [--cookie-suffix S] [--user NAME:PASSWORD]...
                                 [--session-timeout SECONDS] [--lockout-threshold N]
-The first line of stdout is the base URL; one access-log line per request goes to stderr;
-SIGTERM or SIGINT stops it (exit 0).
+Extensions (test-only switches): [--idp [button|redirect]] [--force-password-change NAME]...
+                                 [--site-policy NAME]... [--maintenance]
+The first line of stdout is the base URL; with --idp the second is the identity provider's
+URL. One access-log line per request goes to stderr; SIGTERM or SIGINT stops it (exit 0).
 """
 
 from __future__ import annotations
@@ -72,6 +74,35 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="failed logins that lock an account; 0 never locks (default 20)",
     )
+    p.add_argument(
+        "--idp",
+        nargs="?",
+        const="button",
+        choices=("button", "redirect"),
+        help="add an OAuth 2 identity provider on a second free port: 'button' (default) shows "
+        "it under the login form, 'redirect' sends the login page straight to it",
+    )
+    p.add_argument(
+        "--force-password-change",
+        action="append",
+        default=[],
+        metavar="NAME",
+        type=str.lower,
+        help="after login this user lands on /login/change_password.php; repeatable",
+    )
+    p.add_argument(
+        "--site-policy",
+        action="append",
+        default=[],
+        metavar="NAME",
+        type=str.lower,
+        help="after login this user must accept the site policy; repeatable",
+    )
+    p.add_argument(
+        "--maintenance",
+        action="store_true",
+        help="site-wide maintenance: every URL answers 503 with Retry-After: 300",
+    )
     return p
 
 
@@ -90,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             session_timeout=args.session_timeout,
             lockout_threshold=args.lockout_threshold,
             log_stream=sys.stderr,
+            idp=args.idp,
+            force_password_change=args.force_password_change,
+            site_policy=args.site_policy,
+            maintenance=args.maintenance,
         )
     except OSError as exc:
         print(f"devsite: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
@@ -98,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     try:  # entered before the URL is printed: a signal right after it still stops cleanly
         print(site.url, flush=True)
+        if site.idp_url:
+            print(site.idp_url, flush=True)
         site.serve_forever()
     except KeyboardInterrupt:
         pass

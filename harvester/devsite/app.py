@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from . import pages, webapi
 from .state import SessionRecord, SiteState, User
@@ -16,6 +16,11 @@ SESSION_ERROR = (
 INVALID_LOGIN = "Invalid login, please try again"
 COOKIES_DISABLED = "Unfortunately, cookies are currently not enabled in your browser"
 LANDING_PATH = "/totara/dashboard/"
+CHANGE_PASSWORD_PATH = "/login/change_password.php"
+SITE_POLICY_PATH = "/admin/tool/sitepolicy/userpolicy.php"
+OAUTH2_LOGIN_PATH = "/auth/oauth2/login.php"
+OAUTH2_CALLBACK_PATH = "/admin/oauth2callback.php"
+MAINTENANCE_RETRY_AFTER = "300"
 
 NO_CACHE = [
     ("Cache-Control", "private, pre-check=0, post-check=0, max-age=0, no-transform"),
@@ -66,10 +71,14 @@ class Response:
 class TotaraApp:
     """The site's behaviour, independent of the HTTP server that carries it."""
 
-    def __init__(self, state: SiteState, cookie_suffix: str = "") -> None:
+    def __init__(self, state: SiteState, cookie_suffix: str = "", idp: str | None = None) -> None:
         self.state = state
         self.cookie_name = f"TotaraSession{cookie_suffix}"
         self.wwwroot = ""  # set by the server once its port is known
+        # An OAuth 2 identity provider on another origin (idp.py): "button" shows it under the
+        # form (.potentialidp), "redirect" sends the login page straight to it.
+        self.idp_mode = idp
+        self.idp_url = ""  # set by the server once the provider's port is known
 
     # -- sessions, as PHP's session_start() does them ------------------------------------------
     def _session(self, request: Request, response_headers: list[tuple[str, str]]) -> SessionRecord:
@@ -85,6 +94,12 @@ class TotaraApp:
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         path = request.path
+        if self.state.maintenance:  # site-wide maintenance: every URL, ajax.php included
+            return Response(
+                503,
+                pages.maintenance().encode(),
+                [("Retry-After", MAINTENANCE_RETRY_AFTER), HTML, *NO_CACHE],
+            )
         if path == "/totara/webapi/ajax.php":
             return self.ajax(request)
         routes = {
@@ -93,9 +108,14 @@ class TotaraApp:
             "/totara/dashboard/": self.dashboard,
             "/totara/dashboard/index.php": self.dashboard,
             "/user/profile.php": self.profile,
+            CHANGE_PASSWORD_PATH: self.change_password,
+            SITE_POLICY_PATH: self.site_policy,
             "/": self.front_page,
             "/index.php": self.front_page,
         }
+        if self.idp_mode:
+            routes[OAUTH2_LOGIN_PATH] = self.oauth2_login
+            routes[OAUTH2_CALLBACK_PATH] = self.oauth2_callback
         handler = routes.get(path)
         if handler is None:
             return Response(404, pages.not_found().encode(), [HTML])
@@ -133,7 +153,21 @@ class TotaraApp:
             query = f"?{urlencode(request.query, doseq=True)}" if request.query else ""
             session.wantsurl = request.path + query
             return self._redirect("/login/index.php")
+        action = self.state.required_action(user)
+        if action is not None and request.path != action:
+            return self._redirect(action)  # nothing else until the user acts
         return user
+
+    def _landing(self, session: SessionRecord, user: User) -> str:
+        action = self.state.required_action(user)
+        if action is not None:
+            return action
+        target = session.wantsurl or LANDING_PATH
+        session.wantsurl = None
+        return target
+
+    def _idp_start(self, session: SessionRecord) -> str:
+        return f"{OAUTH2_LOGIN_PATH}?id=1&wantsurl=%2F&sesskey={session.sesskey}"
 
     # -- pages ---------------------------------------------------------------------------------
     def login(self, request: Request, session: SessionRecord) -> Response:
@@ -143,15 +177,17 @@ class TotaraApp:
         testsession = request.param("testsession")
         if testsession is not None:
             if user is not None and testsession == str(user.id):
-                target = session.wantsurl or LANDING_PATH
-                session.wantsurl = None
-                return self._redirect(target)
+                return self._redirect(self._landing(session, user))
             session.loginerrormsg = COOKIES_DISABLED
         if user is not None:
             content = pages.already_logged_in(self.wwwroot, session, user)
             return self._page(session, "Totara: Log in to the site", "page-login-index", content)
         error, session.loginerrormsg = session.loginerrormsg, None
+        if self.idp_mode == "redirect" and error is None and request.param("noredirect") != "1":
+            return self._redirect(self._idp_start(session))
         content = pages.login_form(self.wwwroot, session, error)
+        if self.idp_mode:
+            content += pages.potential_idps(self.wwwroot + self._idp_start(session))
         return self._page(session, "Totara: Log in to the site", "page-login-index", content)
 
     def _login_post(self, request: Request, session: SessionRecord) -> Response:
@@ -200,6 +236,49 @@ class TotaraApp:
         if isinstance(user, Response):
             return user
         return self._page(session, "Totara: Profile", "page-user-profile", pages.profile(user))
+
+    def change_password(self, request: Request, session: SessionRecord) -> Response:
+        user = self._require_login(request, session)
+        if isinstance(user, Response):
+            return user
+        content = pages.change_password(self.wwwroot, session)
+        return self._page(session, "Totara: Change password", "page-login-change_password", content)
+
+    def site_policy(self, request: Request, session: SessionRecord) -> Response:
+        user = self._require_login(request, session)
+        if isinstance(user, Response):
+            return user
+        content = pages.site_policy(self.wwwroot, session)
+        return self._page(
+            session, "Totara: Site policies", "page-admin-tool-sitepolicy-userpolicy", content
+        )
+
+    # -- login through the identity provider (auth/oauth2's shape) -----------------------------
+    def oauth2_login(self, request: Request, session: SessionRecord) -> Response:
+        if request.param("sesskey") != session.sesskey:
+            session.loginerrormsg = SESSION_ERROR
+            return self._redirect("/login/index.php?noredirect=1")
+        callback = quote(self.wwwroot + OAUTH2_CALLBACK_PATH, safe="")
+        location = (
+            f"{self.idp_url}/authorize?client_id=totara&response_type=code"
+            f"&redirect_uri={callback}&state={session.sesskey}"
+        )
+        return Response(
+            303, pages.redirect_body(location).encode(), [("Location", location), HTML, *NO_CACHE]
+        )
+
+    def oauth2_callback(self, request: Request, session: SessionRecord) -> Response:
+        if request.param("state") != session.sesskey:
+            session.loginerrormsg = SESSION_ERROR
+            return self._redirect("/login/index.php?noredirect=1")
+        user = self.state.redeem_code(request.param("code") or "")
+        if user is None:
+            session.loginerrormsg = INVALID_LOGIN
+            return self._redirect("/login/index.php?noredirect=1")
+        new = self.state.log_in(session, user)
+        response = self._redirect(f"/login/index.php?testsession={user.id}")
+        response.headers.insert(0, self._set_cookie(new))
+        return response
 
     def front_page(self, request: Request, session: SessionRecord) -> Response:
         return self._page(session, "Totara Learn", "page-site-index", pages.front_page())

@@ -168,3 +168,42 @@ def redirect_body(location: str) -> str:
 
 def not_found() -> str:
     return "<!DOCTYPE html>\n<html><head><title>Not found</title></head><body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>\n"
+
+
+def potential_idps(url: str) -> str:
+    """The identity-provider buttons Totara shows below the login form."""
+    return f"""
+<div class="potentialidplist">
+<h3 class="login-identityproviders__title">Log in using your account on:</h3>
+<div class="potentialidp"><a href="{escape(url)}" title="DevIdP" class="btn btn-secondary">DevIdP</a></div>
+</div>"""
+
+
+def change_password(wwwroot: str, session: SessionRecord) -> str:
+    return f"""<div class="alert alert-info">You must change your password to proceed.</div>
+<form action="{escape(wwwroot)}/login/change_password.php" method="post" id="mform1">
+<input type="hidden" name="sesskey" value="{session.sesskey}" />
+<label for="id_password">Current password</label><input type="password" name="password" id="id_password" />
+<label for="id_newpassword1">New password</label><input type="password" name="newpassword1" id="id_newpassword1" />
+<label for="id_newpassword2">New password (again)</label><input type="password" name="newpassword2" id="id_newpassword2" />
+<input type="submit" name="submitbutton" id="id_submitbutton" value="Save changes" />
+</form>"""
+
+
+def site_policy(wwwroot: str, session: SessionRecord) -> str:
+    return f"""<h2>Site policies</h2>
+<p>You must agree to the following policies before you can use this site.</p>
+<form action="{escape(wwwroot)}/admin/tool/sitepolicy/userpolicy.php" method="post" id="mform1">
+<input type="hidden" name="sesskey" value="{session.sesskey}" />
+<label><input type="checkbox" name="policy1" value="1" /> I agree to the Terms of use</label>
+<input type="submit" name="submitbutton" id="id_submitbutton" value="Submit" />
+</form>"""
+
+
+def maintenance() -> str:
+    """The site-wide maintenance page (climaintenance.html): served with 503 for every URL."""
+    return """<!DOCTYPE html>
+<html><head><meta charset="utf-8" /><title>Site under maintenance</title></head>
+<body><div id="maintenance_message"><h1>Site under maintenance</h1>
+<p>This site is undergoing maintenance and is currently not available.</p></div></body></html>
+"""

@@ -7,19 +7,24 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TextIO
+from typing import Protocol, TextIO
 from urllib.parse import parse_qs, urlsplit
 
-from .app import Request, TotaraApp
+from .app import CHANGE_PASSWORD_PATH, SITE_POLICY_PATH, Request, Response, TotaraApp
+from .idp import IdentityProvider
 from .state import SiteState
 
 # Access logs are read by people and scanned by tests: sesskeys in URLs never reach them.
-_SECRET_PARAM = re.compile(r"((?:^|[?&])(?:sesskey|logintoken)=)[^&\s]*")
+_SECRET_PARAM = re.compile(r"((?:^|[?&])(?:sesskey|logintoken|code|state)=)[^&\s]*")
 MAX_BODY = 1 << 20
 
 
 def redact_target(target: str) -> str:
     return _SECRET_PARAM.sub(r"\1[redacted]", target)
+
+
+class _App(Protocol):
+    def handle(self, request: Request) -> Response: ...
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -73,7 +78,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port: int, app: TotaraApp, log: Callable[[str], None]) -> None:
+    def __init__(self, port: int, app: _App, log: Callable[[str], None]) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.app = app
         self._log = log
@@ -101,15 +106,28 @@ class DevSite:
         session_timeout: float = 7200.0,
         lockout_threshold: int = 20,
         log_stream: TextIO | None = None,
+        idp: str | None = None,
+        force_password_change: list[str] | tuple[str, ...] = (),
+        site_policy: list[str] | tuple[str, ...] = (),
+        maintenance: bool = False,
     ) -> None:
+        """*idp* ("button" or "redirect") adds an identity provider on a second free port;
+        users in *force_password_change* / *site_policy* land on that required-action page
+        after login; *maintenance* answers 503 everywhere (also settable later on .state)."""
         if cookie_suffix and not cookie_suffix.isalnum():
             raise ValueError("the cookie suffix must be letters and digits")
+        if idp not in (None, "button", "redirect"):
+            raise ValueError("idp is 'button' or 'redirect'")
+        actions = {name: CHANGE_PASSWORD_PATH for name in force_password_change}
+        actions.update({name: SITE_POLICY_PATH for name in site_policy})
         self.state = SiteState(
             users if users is not None else {"alice": "alice-password"},
             session_timeout=session_timeout,
             lockout_threshold=lockout_threshold,
+            required_actions=actions,
+            maintenance=maintenance,
         )
-        self.app = TotaraApp(self.state, cookie_suffix)
+        self.app = TotaraApp(self.state, cookie_suffix, idp=idp)
         self.access_log: list[str] = []
         self._log_stream = log_stream
         self._log_lock = threading.Lock()
@@ -117,7 +135,19 @@ class DevSite:
         host, bound_port = self._server.server_address[:2]
         self.url = f"http://{host!s}:{bound_port}"
         self.app.wwwroot = self.url
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._serving = False
+        self._idp_server: _Server | None = None
+        self.idp_url: str | None = None
+        if idp:
+            provider = IdentityProvider(self.state, self.url)
+            try:
+                self._idp_server = _Server(0, provider, self._log)
+            except OSError:
+                self._server.server_close()
+                raise
+            host, idp_port = self._idp_server.server_address[:2]
+            self.idp_url = self.app.idp_url = f"http://{host!s}:{idp_port}"
 
     @property
     def cookie_name(self) -> str:
@@ -134,20 +164,36 @@ class DevSite:
         needle = f'"{method} {path}'
         return sum(1 for line in self.access_log if needle in line)
 
+    def _servers(self) -> list[_Server]:
+        return [self._server] + ([self._idp_server] if self._idp_server else [])
+
+    def _serve_in_thread(self, server: _Server, name: str) -> None:
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
+
     def serve_forever(self) -> None:
+        """Serve in this thread (the identity provider, if any, in another) until stopped."""
+        self._serving = True
+        if self._idp_server is not None:
+            self._serve_in_thread(self._idp_server, "devsite-idp")
         self._server.serve_forever(poll_interval=0.05)
 
     def start(self) -> DevSite:
-        self._thread = threading.Thread(target=self.serve_forever, name="devsite", daemon=True)
-        self._thread.start()
+        self._serving = True
+        for server, name in zip(self._servers(), ("devsite", "devsite-idp"), strict=False):
+            self._serve_in_thread(server, name)
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()  # only a running serve_forever can be shut down
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        for server in self._servers():
+            if self._serving:
+                server.shutdown()  # only a running serve_forever can be shut down
+            server.server_close()
+        for thread in self._threads:
+            thread.join(5)
 
     def __enter__(self) -> DevSite:
         return self.start()

@@ -64,9 +64,16 @@ class SiteState:
         users: dict[str, str],
         session_timeout: float = 7200.0,
         lockout_threshold: int = 20,
+        required_actions: dict[str, str] | None = None,
+        maintenance: bool = False,
     ) -> None:
         self.session_timeout = session_timeout
         self.lockout_threshold = lockout_threshold
+        # username -> the page a logged-in user is sent to until they act (forced password
+        # change, site policy); such a session is no good for ordinary ajax calls.
+        self.required_actions = dict(required_actions or {})
+        self.maintenance = maintenance  # site-wide 503 on every URL
+        self._idp_codes: dict[str, tuple[str, float]] = {}
         # Keep-alive must work with tiny test timeouts too: touch at least 4 times per timeout.
         self.update_frequency = min(UPDATE_FREQUENCY, session_timeout / 4)
         self._lock = threading.Lock()
@@ -150,6 +157,24 @@ class SiteState:
     def user_of(self, record: SessionRecord) -> User | None:
         name = self.user_by_id(record.userid) if record.userid else None
         return self.users.get(name) if name else None
+
+    def required_action(self, user: User | None) -> str | None:
+        return self.required_actions.get(user.username) if user is not None else None
+
+    # -- the identity provider's one-time codes (see idp.py) -----------------------------------
+    def issue_code(self, username: str) -> str:
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self._idp_codes[code] = (username, time.time())
+        return code
+
+    def redeem_code(self, code: str) -> User | None:
+        """The user a code was issued for, once, within a minute; None otherwise."""
+        with self._lock:
+            found = self._idp_codes.pop(code, None)
+        if found is None or time.time() - found[1] > 60:
+            return None
+        return self.users.get(found[0])
 
     # -- authentication ------------------------------------------------------------------------
     def authenticate(self, username: str, password: str) -> User | None:

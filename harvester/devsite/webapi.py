@@ -107,10 +107,13 @@ OPERATIONS: dict[str, Resolver] = {
     "core_lang_strings_nosession": _lang_strings,
     "core_user_own_profile": _own_profile,
 }
+# Resolvers that need a user; a user held on a required-action page gets internal errors there.
+NEEDS_USER = {"core_user_own_profile"}
 
 
-def run_operation(item: Any, user: User | None) -> dict[str, Any]:
-    """One operation of a request; errors become Totara's error body."""
+def run_operation(item: Any, user: User | None, held: bool = False) -> dict[str, Any]:
+    """One operation of a request; errors become Totara's error body. *held*: the user must
+    first act on a required-action page (forced password change, site policy)."""
     if not isinstance(item, dict) or "query" in item:
         return error_body(INTERNAL)  # only persisted operations are accepted
     name = item.get("operationName")
@@ -118,6 +121,8 @@ def run_operation(item: Any, user: User | None) -> dict[str, Any]:
     if not isinstance(name, str) or not OPERATION_NAME.match(name) or name not in OPERATIONS:
         return error_body(INTERNAL)
     if not isinstance(variables, dict):
+        return error_body(INTERNAL)
+    if held and name in NEEDS_USER:
         return error_body(INTERNAL)
     try:
         return {"data": OPERATIONS[name](variables, user)}
@@ -161,6 +166,7 @@ def answer(
                 INVALID_SESSKEY, "require_refresh" if session.userid else "require_login"
             )
         user = state.user_of(session)
+    held = state.required_action(user) is not None
     if isinstance(payload, list):
-        return [run_operation(item, user) for item in payload]
-    return run_operation(payload, user)
+        return [run_operation(item, user, held) for item in payload]
+    return run_operation(payload, user, held)
