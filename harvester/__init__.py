@@ -1,7 +1,8 @@
 """harvester: log in to Totara through a real browser and hand the session to scripts.
 
 Public API (imports are lazy so that `harvest env` stays fast):
-    Session, SessionStore, TotaraClient, login, errors (HarvestError and its subclasses).
+    Session, SessionStore, TotaraClient, login, errors (HarvestError and its subclasses),
+    SiteProfile, BrowserOptions, LoginStep, load_config (site configuration).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .client import TotaraClient
+    from .config import BrowserOptions, LoginStep, SiteProfile, load_config
     from .errors import (
         BrowserUnavailable,
         GraphQLError,
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "TotaraClient": "client",
+    "SiteProfile": "config",
+    "BrowserOptions": "config",
+    "LoginStep": "config",
+    "load_config": "config",
     "GraphQLError": "errors",
     "SessionExpired": "errors",
     "InvalidSesskey": "errors",
@@ -50,6 +56,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "BrowserOptions",
     "BrowserUnavailable",
     "GraphQLError",
     "HarvestError",
@@ -57,15 +64,18 @@ __all__ = [
     "KeyringUnavailable",
     "LoginFlowError",
     "LoginRefused",
+    "LoginStep",
     "NoSession",
     "Session",
     "SessionExpired",
     "SessionStore",
     "SiteMaintenance",
+    "SiteProfile",
     "SiteUnreachable",
     "TotaraClient",
     "UsageError",
     "__version__",
+    "load_config",
     "login",
 ]
 

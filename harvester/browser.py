@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from .config import BrowserOptions, SiteProfile
 from .errors import (
     BrowserUnavailable,
     LoginFlowError,
@@ -31,10 +32,9 @@ from .errors import (
     UsageError,
 )
 from .session import Session
-from .site import DEFAULT_COOKIE_PREFIX, login_url
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Page
+    from playwright.async_api import Browser, BrowserContext, Page, Playwright
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,8 +91,18 @@ class BrowserChoice:
     why: str
 
 
-def choose_browser(own: str | None) -> BrowserChoice:
-    """Playwright's own Chromium (at *own*) when installed, else a system Chromium or Chrome."""
+def choose_browser(own: str | None, options: BrowserOptions | None = None) -> BrowserChoice:
+    """The browser asked for (*options*), else Playwright's own Chromium (at *own*) when
+    installed, else a system Chromium or Chrome."""
+    if options is not None and options.endpoint:
+        kind = "Chrome DevTools Protocol" if is_cdp_endpoint(options.endpoint) else "Playwright"
+        return BrowserChoice(None, f"a running browser at {options.endpoint} ({kind})")
+    if options is not None and options.path:
+        if not os.access(options.path, os.X_OK):
+            raise BrowserUnavailable(f"no browser at {options.path} (--browser-path)")
+        return BrowserChoice(options.path, f"{options.path}, asked for by --browser-path/config")
+    if options is not None and options.channel:
+        return BrowserChoice(None, f"Playwright channel {options.channel!r}, asked for")
     if own and os.path.exists(own):
         return BrowserChoice(None, f"Playwright's own Chromium ({own})")
     for candidate in SYSTEM_BROWSERS:
@@ -198,20 +208,37 @@ def _signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def run_with_browser(work: Callable[[Browser], Awaitable[T]], timeout: float) -> T:
-    """Start a headless browser, run `await work(browser)`, close everything; return its result."""
+def is_cdp_endpoint(endpoint: str) -> bool:
+    """http(s)://host:port and ws://…/devtools/… speak CDP; other ws:// URLs are Playwright
+    browser servers (`playwright run-server`)."""
+    lowered = endpoint.lower()
+    return lowered.startswith(("http://", "https://")) or "/devtools/" in lowered
+
+
+def run_with_browser(
+    work: Callable[[Browser], Awaitable[T]],
+    timeout: float,
+    options: BrowserOptions | None = None,
+    *,
+    headless: bool = True,
+) -> T:
+    """Start (or connect to) a browser, run `await work(browser)`, close what we opened."""
 
     async def main(browsers: LazyBrowser) -> T:
         return await work(await browsers.get())
 
-    return run_with_lazy_browser(main, timeout)
+    return run_with_lazy_browser(main, timeout, options, headless=headless)
 
 
 class LazyBrowser:
     """One shared browser, started by the first caller that needs it (many may never do)."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(
+        self, timeout: float, options: BrowserOptions | None = None, *, headless: bool = True
+    ) -> None:
         self.timeout = timeout
+        self.options = options or BrowserOptions()
+        self.headless = headless
         self.started = False
         self._stack = contextlib.AsyncExitStack()
         self._browser: Browser | None = None
@@ -220,7 +247,9 @@ class LazyBrowser:
     async def get(self) -> Browser:
         async with self._lock:
             if self._browser is None:
-                self._browser = await self._stack.enter_async_context(open_browser(self.timeout))
+                self._browser = await self._stack.enter_async_context(
+                    open_browser(self.timeout, self.options, headless=self.headless)
+                )
                 self.started = True
             return self._browser
 
@@ -228,7 +257,13 @@ class LazyBrowser:
         await self._stack.aclose()
 
 
-def run_with_lazy_browser(work: Callable[[LazyBrowser], Awaitable[T]], timeout: float) -> T:
+def run_with_lazy_browser(
+    work: Callable[[LazyBrowser], Awaitable[T]],
+    timeout: float,
+    options: BrowserOptions | None = None,
+    *,
+    headless: bool = True,
+) -> T:
     """Run `await work(browsers)` in a fresh event loop; a browser starts only if asked for.
 
     The private temporary folder wraps the whole event loop, so it is removed even when a
@@ -237,7 +272,7 @@ def run_with_lazy_browser(work: Callable[[LazyBrowser], Awaitable[T]], timeout: 
     with private_tmpdir():
 
         async def main() -> T:
-            browsers = LazyBrowser(timeout)
+            browsers = LazyBrowser(timeout, options, headless=headless)
             try:
                 return await work(browsers)
             finally:
@@ -247,42 +282,84 @@ def run_with_lazy_browser(work: Callable[[LazyBrowser], Awaitable[T]], timeout: 
 
 
 @asynccontextmanager
-async def open_browser(timeout: float) -> AsyncIterator[Browser]:
-    """A headless browser that is closed, with its driver, when the block ends. Call it
-    inside private_tmpdir() (run_with_browser does) so the profile never outlives the run."""
+async def open_browser(
+    timeout: float, options: BrowserOptions | None = None, *, headless: bool = True
+) -> AsyncIterator[Browser]:
+    """A browser for this run: launched (and closed with its driver when the block ends), or,
+    with options.endpoint, a running one we connect to and only disconnect from. Call it inside
+    private_tmpdir() (run_with_browser does) so a launched profile never outlives the run."""
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
 
+    options = options or BrowserOptions()
     async with async_playwright() as playwright:
-        choice = choose_browser(playwright.chromium.executable_path)
-        log.debug("browser: %s", choice.why)
-        extra = shlex.split(os.environ.get("HARVEST_BROWSER_ARGS", ""))
-        try:
-            browser = await playwright.chromium.launch(
-                headless=True,
-                executable_path=choice.executable,
-                args=CHROMIUM_ARGS + extra,
-                timeout=timeout * 1000,
-            )
-        except PlaywrightError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BrowserUnavailable(f"the browser did not start: {first}") from None
+        if options.endpoint:
+            browser = await _connect(playwright, options.endpoint, timeout)
+        else:
+            if not headless:
+                _check_display()
+            choice = choose_browser(playwright.chromium.executable_path, options)
+            log.debug("browser: %s", choice.why)
+            extra = list(options.args) + shlex.split(os.environ.get("HARVEST_BROWSER_ARGS", ""))
+            try:
+                browser = await playwright.chromium.launch(
+                    headless=headless,
+                    executable_path=choice.executable,
+                    channel=options.channel or None,
+                    args=CHROMIUM_ARGS + extra,
+                    timeout=timeout * 1000,
+                )
+            except PlaywrightError as exc:
+                raise BrowserUnavailable(f"the browser did not start: {_first_line(exc)}") from None
         try:
             yield browser
         finally:
+            # A launched browser quits; a connected one only loses our contexts and connection.
             await browser.close()
+
+
+async def _connect(playwright: Playwright, endpoint: str, timeout: float) -> Browser:
+    from playwright.async_api import Error as PlaywrightError
+
+    cdp = is_cdp_endpoint(endpoint)
+    log.debug("browser: connecting to %s over %s", endpoint, "CDP" if cdp else "Playwright")
+    try:
+        if cdp:
+            return await playwright.chromium.connect_over_cdp(endpoint, timeout=timeout * 1000)
+        return await playwright.chromium.connect(endpoint, timeout=timeout * 1000)
+    except PlaywrightError as exc:
+        raise BrowserUnavailable(
+            f"cannot use the browser at {endpoint} (--browser-endpoint): {_first_line(exc)}"
+        ) from None
+
+
+def _check_display() -> None:
+    import sys
+
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise BrowserUnavailable(
+            "--headed needs a screen and there is none (no DISPLAY or WAYLAND_DISPLAY): run it "
+            "in your desktop session, over ssh -X, or under xvfb-run"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 async def login_with_password(
     browser: Browser,
-    wwwroot: str,
+    profile: SiteProfile,
     user: str,
     password: str,
     *,
     timeout: float,
-    cookie_prefix: str = DEFAULT_COOKIE_PREFIX,
 ) -> CapturedLogin:
-    """Fill the site's login form in a fresh context of *browser*; return cookie and sesskey."""
+    """Log in unattended in a fresh context of *browser*: the site's form, or the profile's
+    configured steps (an identity provider's forms); return cookie and sesskey."""
     from playwright.async_api import Error as PlaywrightError
 
     context = await browser.new_context()
@@ -290,32 +367,210 @@ async def login_with_password(
         page = await context.new_page()
         page.set_default_timeout(timeout * 1000)
         try:
-            button = await _open_login_page(page, login_url(wwwroot))
+            if profile.steps:
+                await _goto(page, profile.login_page)
+                await _run_steps(page, profile, user, password)
+                deadline = time.monotonic() + timeout
+                return await _await_logged_in(context, profile, user, deadline, unattended=True)
+            button = await _open_login_page(page, profile)
             async with page.expect_navigation(wait_until="domcontentloaded"):
-                await page.fill("#username", user)
-                await page.fill("#password", password)
+                await page.fill(profile.username_selector, user)
+                await page.fill(profile.password_selector, password)
                 if button:
-                    await page.click("#loginbtn", no_wait_after=True)
+                    await page.click(profile.submit_selector, no_wait_after=True)
                 else:
-                    await page.press("#password", "Enter", no_wait_after=True)
-            outcome = await page.evaluate(OUTCOME_PROBE)
-            cookies = await context.cookies(wwwroot)
-            return _read_outcome(page.url, outcome, cookies, wwwroot, user, cookie_prefix)
+                    await page.press(profile.password_selector, "Enter", no_wait_after=True)
+            outcome = await page.evaluate(OUTCOME_PROBE, profile.error_selector)
+            cookies = await context.cookies(profile.wwwroot)
+            return _read_outcome(page.url, outcome, cookies, profile, user)
         except PlaywrightError as exc:
-            raise _translate(exc, wwwroot, timeout) from None
+            raise _translate(exc, profile.wwwroot, timeout) from None
     finally:
         await context.close()  # promptly: a context holds a renderer and its memory
 
 
+async def capture_headed(
+    browser: Browser,
+    profile: SiteProfile,
+    user: str,
+    *,
+    timeout: float,
+    wait: float,
+    notify: Callable[[str], None],
+) -> CapturedLogin:
+    """Open the login page in a visible window and wait while a person logs in (SSO, MFA,
+    anything); capture once a page of the site shows a logged-in user with the cookie and
+    M.cfg.sesskey. Closing the window aborts."""
+    from playwright.async_api import Error as PlaywrightError
+
+    context = await browser.new_context(no_viewport=True)
+    try:
+        page = await context.new_page()
+        page.set_default_timeout(timeout * 1000)
+        try:
+            await _goto(page, profile.login_page)
+        except PlaywrightError as exc:
+            raise _translate(exc, profile.wwwroot, timeout) from None
+        notify(
+            f"Log in as {user} in the browser window (single sign-on, MFA: whatever the site "
+            f"asks). Waiting up to {wait:g} s; close the window to cancel."
+        )
+        deadline = time.monotonic() + wait
+        return await _await_logged_in(
+            context, profile, user, deadline, unattended=False, notify=notify
+        )
+    finally:
+        with contextlib.suppress(Exception):  # the person may have closed it already
+            await context.close()
+
+
+async def _goto(page: Page, url: str) -> None:
+    response = await page.goto(url, wait_until="domcontentloaded")
+    if response is not None and response.status == 503:
+        retry = response.headers.get("retry-after")
+        raise SiteUnreachable(
+            f"{url} answered 503 (maintenance)" + (f"; retry after {retry} s" if retry else "")
+        )
+
+
+async def _run_steps(page: Page, profile: SiteProfile, user: str, password: str) -> None:
+    from playwright.async_api import Error as PlaywrightError
+
+    for number, step in enumerate(profile.steps, 1):
+        value = step.value.replace("{username}", user).replace("{password}", password)
+        try:
+            if step.action == "click":
+                await page.click(step.selector)
+            elif step.action == "fill":
+                await page.fill(step.selector, value)
+            elif step.action == "press":
+                await page.press(step.selector, value)
+            elif step.action == "wait_for":
+                await page.wait_for_selector(step.selector)
+            else:
+                await page.wait_for_url(step.selector)
+        except PlaywrightError as exc:
+            refused = await _error_text(page, profile.error_selector)
+            if refused:
+                raise LoginRefused(f"the login for {user} was refused: {refused}") from None
+            if type(exc).__name__ != "TimeoutError":
+                raise
+            raise LoginFlowError(
+                f"login step {number} ({step.describe()}) found nothing to act on at "
+                f"{_without_query(page.url)}: check the site's steps in the config"
+            ) from None
+
+
+async def _error_text(page: Page, selector: str) -> str:
+    """The visible text of the profile's error element, if one shows."""
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        found = await page.evaluate(ERROR_PROBE, selector)
+    except PlaywrightError:
+        return ""
+    return " ".join(str(found or "").split())[:200]
+
+
+async def _await_logged_in(
+    context: BrowserContext,
+    profile: SiteProfile,
+    user: str,
+    deadline: float,
+    *,
+    unattended: bool,
+    notify: Callable[[str], None] | None = None,
+) -> CapturedLogin:
+    """Poll the context's pages until one is a logged-in page of the site.
+
+    Unattended, an error shown by the site or the identity provider is a refused login; with
+    a person at the window it is theirs to retry.
+    """
+    from playwright.async_api import Error as PlaywrightError
+
+    reminded = time.monotonic()
+    told = ""
+    while True:
+        pages = [p for p in context.pages if not p.is_closed()]
+        if not pages:
+            raise LoginFlowError("the browser window was closed before the login finished")
+        for page in pages:
+            url = page.url
+            try:
+                if _on_site(url, profile.wwwroot):
+                    outcome = await page.evaluate(OUTCOME_PROBE, profile.error_selector)
+                    if not unattended and (
+                        outcome["error"] is not None or _required_action(url, profile.wwwroot)
+                    ):
+                        if notify is not None and url != told:
+                            told = url  # the person can retry, or finish the page, right there
+                            notify(
+                                f"The site shows {_without_query(url)}: finish it in the window."
+                            )
+                        continue
+                    if outcome["ready"] and not _still_logging_in(outcome, url, profile):
+                        cookies = await context.cookies(profile.wwwroot)
+                        return _read_outcome(url, outcome, cookies, profile, user)
+                elif unattended:
+                    refused = await _error_text(page, profile.error_selector)
+                    if refused:
+                        raise LoginRefused(f"the identity provider refused {user}: {refused}")
+            except PlaywrightError:
+                continue  # the page is navigating; look again
+        now = time.monotonic()
+        if now > deadline:
+            where = _without_query(pages[-1].url)
+            if unattended:
+                raise LoginFlowError(
+                    f"the login steps finished but no logged-in page of {profile.wwwroot} "
+                    f"showed within the timeout (the browser is at {where})"
+                )
+            raise LoginFlowError(
+                f"no login finished in the browser window in time (--wait); at {where}"
+            )
+        if notify is not None and now - reminded > 30:
+            reminded = now
+            notify(
+                f"Still waiting for the login in the browser window ({deadline - now:.0f} s left)."
+            )
+        await asyncio.sleep(0.25)
+
+
+def _still_logging_in(outcome: dict[str, Any], url: str, profile: SiteProfile) -> bool:
+    """A page of the site that is not the end of a login yet: no sesskey, or not logged in
+    without an error to report (the login page before the person acts)."""
+    if outcome["error"] is not None:
+        return False
+    if _required_action(url, profile.wwwroot):
+        return False
+    return not outcome["sesskey"] or "notloggedin" in str(outcome["bodyClass"]).split()
+
+
+def _on_site(url: str, wwwroot: str) -> bool:
+    return url == wwwroot or url.startswith(wwwroot + "/") or url.startswith(wwwroot + "?")
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _required_action(url: str, wwwroot: str) -> str | None:
+    path = urlsplit(url).path
+    for prefix, what in REQUIRED_ACTIONS.items():
+        if path.startswith(urlsplit(wwwroot).path + prefix):
+            return what
+    return None
+
+
 # One round trip each: every call into the browser costs milliseconds on a busy machine.
-FORM_PROBE = """() => ({
-    form: !!document.querySelector('form#login'),
-    username: !!document.querySelector('#username'),
-    password: !!document.querySelector('#password'),
-    button: !!document.querySelector('#loginbtn'),
+FORM_PROBE = """([username, password, button]) => ({
+    username: !!document.querySelector(username),
+    password: !!document.querySelector(password),
+    button: !!document.querySelector(button),
 })"""
-OUTCOME_PROBE = """() => {
-    const error = document.querySelector('#loginerrormessage');
+OUTCOME_PROBE = """(errorSelector) => {
+    const error = document.querySelector(errorSelector);
     let sesskey = (window.M && M.cfg && M.cfg.sesskey) || null;
     if (!sesskey) {
         const found = document.documentElement.innerHTML.match(/"sesskey":"([^"]+)"/);
@@ -325,24 +580,34 @@ OUTCOME_PROBE = """() => {
         error: error ? error.innerText : null,
         bodyClass: document.body ? document.body.className : '',
         sesskey: sesskey,
+        ready: document.readyState !== 'loading',
     };
+}"""
+ERROR_PROBE = """(selector) => {
+    const found = document.querySelector(selector);
+    return found && found.offsetParent !== null ? found.innerText : null;
 }"""
 
 
-async def _open_login_page(page: Page, url: str) -> bool:
-    """Open the login page; True when it has a #loginbtn to click."""
-    response = await page.goto(url, wait_until="domcontentloaded")
-    if response is not None and response.status == 503:
-        retry = response.headers.get("retry-after")
-        raise SiteUnreachable(
-            f"{url} answered 503 (maintenance)" + (f"; retry after {retry} s" if retry else "")
-        )
-    found = await page.evaluate(FORM_PROBE)
-    if not (found["form"] and found["username"] and found["password"]):
-        status = f"HTTP {response.status}" if response is not None else "no response"
+async def _open_login_page(page: Page, profile: SiteProfile) -> bool:
+    """Open the login page; True when it has a submit button to click."""
+    url = profile.login_page
+    await _goto(page, url)
+    if not _on_site(page.url, profile.wwwroot):
         raise LoginFlowError(
-            f"{page.url} is not a Totara login page ({status}; no form#login with #username "
-            "and #password): check the site URL"
+            f"the login page sent the browser to {_without_query(page.url)} (single sign-on): "
+            "log in with --headed, or configure the identity provider's steps "
+            "(harvest site add ALIAS --url URL --step …)"
+        )
+    found = await page.evaluate(
+        FORM_PROBE,
+        [profile.username_selector, profile.password_selector, profile.submit_selector],
+    )
+    if not (found["username"] and found["password"]):
+        raise LoginFlowError(
+            f"{_without_query(page.url)} is not a Totara login page (no "
+            f"{profile.username_selector} and {profile.password_selector} fields): check the "
+            "site URL, or the selectors in the site config"
         )
     return bool(found["button"])
 
@@ -351,10 +616,10 @@ def _read_outcome(
     landing: str,
     outcome: dict[str, Any],
     cookies: Any,
-    wwwroot: str,
+    profile: SiteProfile,
     user: str,
-    cookie_prefix: str,
 ) -> CapturedLogin:
+    landing_shown = _without_query(landing)
     if outcome["error"] is not None:
         text = " ".join(str(outcome["error"]).split())[:200]
         if SESSION_ERROR in text:
@@ -365,26 +630,27 @@ def _read_outcome(
             f"the site refused the login for {user}: {text or INVALID_LOGIN} "
             "(wrong password, unknown user or locked account)"
         )
-    path = urlsplit(landing).path
-    for prefix, what in REQUIRED_ACTIONS.items():
-        if path.startswith(urlsplit(wwwroot).path + prefix):
-            raise LoginFlowError(
-                f"{what} ({landing}): log in once in a browser and finish that page, then retry"
-            )
+    what = _required_action(landing, profile.wwwroot)
+    if what:
+        raise LoginFlowError(
+            f"{what} ({landing_shown}): log in once in a browser and finish that page, then "
+            "retry; nothing was stored"
+        )
     if "notloggedin" in str(outcome["bodyClass"]).split():
-        raise LoginFlowError(f"after the login form the page {landing} still shows no user")
+        raise LoginFlowError(f"after the login form the page {landing_shown} still shows no user")
     session_cookies = [
-        c for c in cookies if str(c.get("name", "")).startswith(cookie_prefix) and c.get("value")
+        c for c in cookies if profile.cookie_matches(str(c.get("name", ""))) and c.get("value")
     ]
     if not session_cookies:
         raise LoginFlowError(
-            f"the login finished on {landing} but the site set no {cookie_prefix}* cookie"
+            f"the login finished on {landing_shown} but the site set no {profile.cookie_label} "
+            "cookie"
         )
     # Several matches (e.g. a stale cookie of another suffix on a parent path): the most specific.
     cookie = max(session_cookies, key=lambda c: len(str(c.get("path", ""))))
     sesskey = outcome["sesskey"]
     if not sesskey:
-        raise LoginFlowError(f"the landing page {landing} carries no M.cfg.sesskey")
+        raise LoginFlowError(f"the landing page {landing_shown} carries no M.cfg.sesskey")
     return CapturedLogin(str(cookie["name"]), str(cookie["value"]), str(sesskey), landing)
 
 

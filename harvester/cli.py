@@ -23,10 +23,31 @@ app = typer.Typer(
 SiteOption = Annotated[
     str,
     typer.Option(
-        "--site", envvar="HARVEST_SITE", help="Site URL (or HARVEST_SITE).", show_default=False
+        "--site",
+        envvar="HARVEST_SITE",
+        help="Site URL or alias from the config (or HARVEST_SITE; else default_site).",
+        show_default=False,
     ),
 ]
-UserOption = Annotated[str, typer.Option("--user", "-u", help="Totara username.")]
+UserOption = Annotated[
+    str,
+    typer.Option("--user", "-u", help="Totara username (default: the site's default_user)."),
+]
+BrowserPathOption = Annotated[
+    str, typer.Option("--browser-path", help="Run this Chromium/Chrome executable.")
+]
+ChannelOption = Annotated[
+    str, typer.Option("--channel", help="Playwright browser channel: chrome, msedge, …")
+]
+EndpointOption = Annotated[
+    str,
+    typer.Option(
+        "--browser-endpoint",
+        envvar="HARVEST_BROWSER_ENDPOINT",
+        help="Use a running browser: http://host:port or ws://…/devtools/… (CDP), "
+        "ws://… (playwright run-server).",
+    ),
+]
 TimeoutOption = Annotated[
     float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the site or the browser.")
 ]
@@ -57,7 +78,7 @@ def main_options(
 
 @app.command()
 def login(
-    user: UserOption,
+    user: UserOption = "",
     site: SiteOption = "",
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from one line of stdin.")
@@ -66,43 +87,81 @@ def login(
         bool,
         typer.Option("--save-password", help="Also keep the password in the keyring for re-login."),
     ] = False,
+    headed: Annotated[
+        bool,
+        typer.Option(
+            "--headed", help="Open a visible browser and log in by hand (single sign-on, MFA)."
+        ),
+    ] = False,
+    wait: Annotated[
+        float, typer.Option("--wait", min=1, help="With --headed: seconds to wait for you.")
+    ] = 300.0,
+    browser_path: BrowserPathOption = "",
+    channel: ChannelOption = "",
+    browser_endpoint: EndpointOption = "",
     timeout: TimeoutOption = 30.0,
 ) -> None:
-    """Log USER in through headless Chromium, verify the session and store it in the keyring.
+    """Log USER in through Chromium, verify the session and store it in the keyring.
 
-    The password comes from --password-stdin, else a password saved earlier with
-    --save-password, else a hidden prompt. It is never a command-line argument.
+    Unattended, the password comes from --password-stdin, else a password saved earlier with
+    --save-password, else a hidden prompt; it is never a command-line argument. With --headed
+    you log in yourself in a browser window and harvester captures the session.
     """
+    from .config import BrowserOptions
     from .errors import LoginRefused
     from .login_flow import login as do_login
     from .login_flow import read_password_line, saved_password_refused
-    from .site import normalize_wwwroot
     from .store import SessionStore
 
-    wwwroot = normalize_wwwroot(site)
     store = SessionStore()
+    profile, user = _target(site, user, store, login=True)
     used_saved = False
+    password: str | None = None
     if password_stdin:
         password = read_password_line()
-    else:
-        saved = store.load_password(wwwroot, user)
+    elif not headed:
+        saved = store.load_password(profile.wwwroot, user)
         if saved:
             password, used_saved = saved, True
         else:
-            password = _prompt_password(user, wwwroot)
+            password = _prompt_password(user, profile.wwwroot)
     try:
         session = do_login(
-            wwwroot, user, password, store=store, save_password=save_password, timeout=timeout
+            profile,
+            user,
+            password,
+            store=store,
+            save_password=save_password,
+            timeout=timeout,
+            headed=headed,
+            wait=wait,
+            notify=lambda message: typer.echo(message, err=True),
+            browser=BrowserOptions(path=browser_path, channel=channel, endpoint=browser_endpoint),
         )
     except LoginRefused as exc:
         raise (saved_password_refused(exc, user) if used_saved else exc) from None
-    typer.echo(f"Logged in {user} at {wwwroot} (cookie {session.cookie_name})")
+    typer.echo(f"Logged in {user} at {profile.wwwroot} (cookie {session.cookie_name})")
 
 
-def _site(site: str, user: str | None, store: Any) -> str:
-    from .site import normalize_wwwroot
+def _target(site: str, user: str, store: Any, *, login: bool = False) -> tuple[Any, str]:
+    """The site profile and user a command is about: --site (alias or URL, or HARVEST_SITE),
+    else the config's default_site, else the one site where USER has a stored session."""
+    from .config import load_config
 
-    return normalize_wwwroot(site) if site else str(store.site_for(user))
+    config = load_config()
+    if site or config.default_site or login:
+        profile = config.resolve(site)
+    elif user:
+        profile = config.for_wwwroot(store.site_for(user))
+    else:
+        raise UsageError("say whose session: --user NAME (and --site URL|ALIAS)")
+    user = user or profile.default_user
+    if not user:
+        raise UsageError(
+            f"no user given: pass --user NAME (or set default_user for {profile.name} "
+            f"in {config.path})"
+        )
+    return profile, user
 
 
 def _load(store: Any, wwwroot: str, user: str) -> Any:
@@ -122,7 +181,7 @@ FORMATS = ("sh", "fish", "powershell", "dotenv", "json")
 
 @app.command()
 def env(
-    user: UserOption,
+    user: UserOption = "",
     site: SiteOption = "",
     format: Annotated[
         str, typer.Option("--format", "-f", help="sh, fish, powershell, dotenv or json.")
@@ -139,8 +198,8 @@ def env(
     if format not in FORMATS:
         raise UsageError(f"unknown format {format!r}: use {', '.join(FORMATS)}")
     store = SessionStore()
-    wwwroot = _site(site, user, store)
-    session = _load(store, wwwroot, user)
+    profile, user = _target(site, user, store)
+    session = _load(store, profile.wwwroot, user)
     redact.register(session.cookie_value, session.sesskey)
 
     def warn(message: str) -> None:
@@ -155,7 +214,7 @@ def env(
 )
 def exec_(
     ctx: typer.Context,
-    user: UserOption,
+    user: UserOption = "",
     site: SiteOption = "",
 ) -> None:
     """Run a command with the session's variables set: harvest exec --user U -- CMD ARGS...
@@ -167,8 +226,8 @@ def exec_(
 
     refuse_nested()
     store = SessionStore()
-    wwwroot = _site(site, user, store)
-    exec_with(_load(store, wwwroot, user), list(ctx.args))
+    profile, user = _target(site, user, store)
+    exec_with(_load(store, profile.wwwroot, user), list(ctx.args))
 
 
 def _read_variables(spec: str) -> dict[str, Any]:
@@ -213,20 +272,19 @@ def request(
     import json
 
     from .client import TotaraClient, data_of, is_nosession
+    from .config import load_config
     from .errors import NoSession, SessionExpired
-    from .site import normalize_wwwroot
     from .store import SessionStore
 
     values = _read_variables(variables)
     store = SessionStore()
     if is_nosession(operation) and not user:
-        client = TotaraClient(normalize_wwwroot(site), timeout=timeout)
+        client = TotaraClient(load_config().resolve(site).wwwroot, timeout=timeout)
     else:
-        if not user:
-            raise UsageError(f"{operation} needs a session: pass --user (after harvest login)")
         from .refresh import refresh_hook
 
-        wwwroot = _site(site, user, store)
+        profile, user = _target(site, user, store)
+        wwwroot = profile.wwwroot
         session = _load(store, wwwroot, user)
         redact.register(session.cookie_value, session.sesskey)
         # On require_login: log in again once with the saved password, then retry once.
@@ -259,13 +317,13 @@ def status(
     """List stored sessions (never a secret). With --check, exit 4 if any is no longer valid."""
     import json
 
+    from .config import load_config
     from .sessions import list_sessions
-    from .site import normalize_wwwroot
     from .store import SessionStore
 
     rows = list_sessions(
         SessionStore(),
-        site=normalize_wwwroot(site) if site else None,
+        site=load_config().resolve(site).wwwroot if site else None,
         user=user or None,
         check=check,
         timeout=timeout,
@@ -305,6 +363,9 @@ def refresh(
     every: Annotated[
         str, typer.Option("--every", help="Repeat every DURATION (30s, 15m, 2h) until stopped.")
     ] = "",
+    browser_path: BrowserPathOption = "",
+    channel: ChannelOption = "",
+    browser_endpoint: EndpointOption = "",
     timeout: TimeoutOption = 30.0,
 ) -> None:
     """Verify sessions and log dead ones in again with the password saved by --save-password.
@@ -312,13 +373,14 @@ def refresh(
     All re-logins share one browser, one context each. One user's failure never stops the
     others; the exit code is 0 only if every session is alive at the end.
     """
+    from .config import BrowserOptions, load_config
     from .refresh import Target, parse_duration, repeat
     from .render import refresh_round
-    from .site import normalize_wwwroot
     from .store import SessionStore
 
     store = SessionStore()
-    wwwroot = normalize_wwwroot(site) if site else None
+    config = load_config()
+    wwwroot = config.resolve(site).wwwroot if site else None
     if all_:
         targets = sorted(
             {
@@ -335,8 +397,10 @@ def refresh(
     interval = parse_duration(every) if every else None
     del keepalive  # every check is a request with the session: it resets the idle timeout
 
+    browser = BrowserOptions(path=browser_path, channel=channel, endpoint=browser_endpoint)
+
     def one_round() -> list[Any]:
-        return refresh_round(store, targets, concurrency, timeout)
+        return refresh_round(store, targets, concurrency, timeout, config=config, browser=browser)
 
     if interval is None:
         results = one_round()
@@ -378,7 +442,7 @@ def schedule(
 
 @app.command()
 def logout(
-    user: UserOption,
+    user: UserOption = "",
     site: SiteOption = "",
     forget_password: Annotated[
         bool,
@@ -394,7 +458,8 @@ def logout(
     from .store import SessionStore
 
     store = SessionStore()
-    wwwroot = _site(site, user, store)
+    profile, user = _target(site, user, store)
+    wwwroot = profile.wwwroot
     try:
         result = do_logout(store, wwwroot, user, timeout=timeout)
     finally:
@@ -414,17 +479,138 @@ def _prompt_password(user: str, wwwroot: str) -> str:
     return password
 
 
+site_app = typer.Typer(
+    help="Site aliases and how to log in to each (the config file; HARVEST_CONFIG overrides).",
+    no_args_is_help=True,
+)
+app.add_typer(site_app, name="site")
+
+
+@site_app.command("add")
+def site_add(
+    alias: Annotated[str, typer.Argument(help="Short name to use with --site.")],
+    url: Annotated[str, typer.Option("--url", help="The site's wwwroot.")],
+    cookie_name: Annotated[str, typer.Option("--cookie-name", help="Exact cookie name.")] = "",
+    cookie_prefix: Annotated[
+        str, typer.Option("--cookie-prefix", help="Cookie name prefix (default TotaraSession).")
+    ] = "",
+    login_url: Annotated[str, typer.Option("--login-url", help="Where the login starts.")] = "",
+    username_selector: Annotated[str, typer.Option("--username-selector")] = "",
+    password_selector: Annotated[str, typer.Option("--password-selector")] = "",
+    submit_selector: Annotated[str, typer.Option("--submit-selector")] = "",
+    error_selector: Annotated[
+        str, typer.Option("--error-selector", help="Where a refused login shows its message.")
+    ] = "",
+    step: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--step",
+            help="A login step, repeatable, in order: click:SEL, fill:SEL:VALUE, press:SEL:KEY, "
+            "wait_for:SEL, wait_for_url:GLOB; VALUE may be {username} or {password}.",
+        ),
+    ] = None,
+    default_user: Annotated[str, typer.Option("--default-user")] = "",
+    browser_path: BrowserPathOption = "",
+    channel: ChannelOption = "",
+    browser_endpoint: Annotated[
+        str, typer.Option("--browser-endpoint", help="A running browser for this site's logins.")
+    ] = "",
+    browser_arg: Annotated[
+        list[str] | None, typer.Option("--browser-arg", help="Extra browser flag; repeatable.")
+    ] = None,
+    default: Annotated[bool, typer.Option("--default", help="Make this the default site.")] = False,
+) -> None:
+    """Add (or replace) a site alias in the config file."""
+    from .config import add_site, parse_step
+    from .site import normalize_wwwroot
+
+    if cookie_name and cookie_prefix:
+        raise UsageError("pass --cookie-name or --cookie-prefix, not both")
+    settings = {
+        "url": normalize_wwwroot(url),
+        "cookie_name": cookie_name,
+        "cookie_prefix": cookie_prefix,
+        "login_url": login_url,
+        "username_selector": username_selector,
+        "password_selector": password_selector,
+        "submit_selector": submit_selector,
+        "error_selector": error_selector,
+        "steps": [parse_step(text) for text in step or []],
+        "default_user": default_user,
+        "browser_path": browser_path,
+        "browser_channel": channel,
+        "browser_endpoint": browser_endpoint,
+        "browser_args": list(browser_arg or []),
+    }
+    path = add_site(alias, settings, make_default=default)
+    typer.echo(f"Site {alias} is {settings['url']} (in {path})")
+
+
+@site_app.command("list")
+def site_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """List the configured sites."""
+    import json
+
+    from .config import load_config
+
+    config = load_config()
+    rows = [
+        {
+            "alias": alias,
+            "url": p.wwwroot,
+            "default": alias == config.default_site,
+            "cookie": p.cookie_label,
+            "login": "steps" if p.steps else "form",
+            "default_user": p.default_user,
+            "browser": p.browser.source() or "automatic",
+        }
+        for alias, p in sorted(config.sites.items())
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo(f"No sites in {config.path}: add one with harvest site add ALIAS --url URL")
+        return
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        user = f", user {row['default_user']}" if row["default_user"] else ""
+        typer.echo(
+            f"{mark} {row['alias']}: {row['url']} (cookie {row['cookie']}, login by "
+            f"{row['login']}{user}, browser {row['browser']})"
+        )
+
+
+@site_app.command("remove")
+def site_remove(alias: Annotated[str, typer.Argument(help="The alias to remove.")]) -> None:
+    """Remove a site alias from the config file (stored sessions stay until logout)."""
+    from .config import remove_site
+
+    path = remove_site(alias)
+    typer.echo(f"Removed site {alias} from {path}")
+
+
 @app.command()
-def doctor(timeout: TimeoutOption = 10.0) -> None:
-    """Show the keyring backend, browser and paths in use and why; check each stored site."""
+def doctor(
+    browser_path: BrowserPathOption = "",
+    channel: ChannelOption = "",
+    browser_endpoint: EndpointOption = "",
+    timeout: TimeoutOption = 10.0,
+) -> None:
+    """Show the keyring backend, browser, config and paths in use and why; check each site."""
     from . import doctor as checks
+    from .config import BrowserOptions
     from .store import SessionStore
 
     store = SessionStore()
-    findings = [checks.keyring_finding(), checks.browser_finding()]
+    config_finding, config = checks.config_finding()
+    options = BrowserOptions(path=browser_path, channel=channel, endpoint=browser_endpoint)
+    findings = [checks.keyring_finding(), checks.browser_finding(options), config_finding]
     typer.echo(f"state dir: {store.state_path} (index of stored sessions: {store.index_file})")
-    sites = sorted({entry.wwwroot for entry in store.entries()})
-    findings += checks.site_findings(sites, timeout)
+    wwwroots = {p.wwwroot for p in config.sites.values()} | {e.wwwroot for e in store.entries()}
+    findings += checks.site_findings([config.for_wwwroot(w) for w in sorted(wwwroots)], timeout)
     for finding in findings:
         typer.echo(f"{finding.topic}: {'ok' if finding.ok else 'PROBLEM'}: {finding.detail}")
     failed = [f.exit_code for f in findings if not f.ok]

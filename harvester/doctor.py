@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .config import BrowserOptions, Config, SiteProfile
 from .errors import HarvestError
 
 
@@ -32,38 +33,73 @@ def keyring_finding() -> Finding:
     return Finding("keyring", True, f"{name}, {why}")
 
 
-def browser_finding() -> Finding:
+def config_finding() -> tuple[Finding, Config]:
+    """The config file in use and whether it reads; an unreadable one is reported, and the
+    rest of the checks go on with no configured sites."""
+    from .config import Config, config_path, load_config
+
+    path = config_path()
+    why = "HARVEST_CONFIG" if os.environ.get("HARVEST_CONFIG") else "the user config dir"
+    try:
+        config = load_config(path)
+    except HarvestError as exc:
+        return Finding("config", False, exc.message, exc.exit_code), Config(path)
+    if not config.exists:
+        return Finding("config", True, f"{path} (from {why}; not created yet)"), config
+    default = f", default {config.default_site}" if config.default_site else ""
+    return (
+        Finding("config", True, f"{path} (from {why}; {len(config.sites)} sites{default})"),
+        config,
+    )
+
+
+def browser_finding(options: BrowserOptions | None = None) -> Finding:
     from playwright.sync_api import sync_playwright
 
     from .browser import choose_browser
 
     try:
         with sync_playwright() as playwright:
-            choice = choose_browser(playwright.chromium.executable_path)
+            choice = choose_browser(playwright.chromium.executable_path, options)
     except HarvestError as exc:
         return Finding("browser", False, exc.message, exc.exit_code)
     return Finding("browser", True, choice.why)
 
 
-def site_findings(wwwroots: list[str], timeout: float) -> list[Finding]:
+def site_findings(profiles: list[SiteProfile], timeout: float) -> list[Finding]:
     """A live look at each site's login page (plain HTTP, no browser)."""
     import httpx
 
-    from .site import login_url
-
     findings = []
     with httpx.Client(timeout=timeout, follow_redirects=True) as http:
-        for wwwroot in wwwroots:
+        for profile in profiles:
+            topic = f"{profile.alias} ({profile.wwwroot})" if profile.alias else profile.wwwroot
             try:
-                page = http.get(login_url(wwwroot))
+                page = http.get(profile.login_page)
             except httpx.HTTPError as exc:
-                findings.append(Finding(wwwroot, False, f"unreachable: {type(exc).__name__}", 5))
+                findings.append(Finding(topic, False, f"unreachable: {type(exc).__name__}", 5))
                 continue
-            form = 'id="login"' in page.text and 'id="username"' in page.text
+            if page.status_code == 503:
+                retry = page.headers.get("retry-after")
+                note = f"; retry after {retry} s" if retry else ""
+                findings.append(Finding(topic, False, f"HTTP 503, maintenance{note}", 5))
+                continue
+            if not str(page.url).startswith(profile.wwwroot):
+                where = f"{page.url.scheme}://{page.url.host}:{page.url.port}"
+                how = "configured steps" if profile.steps else "no steps: use login --headed"
+                findings.append(Finding(topic, True, f"single sign-on at {where} ({how})"))
+                continue
+            fields = [_id_of(profile.username_selector), _id_of(profile.password_selector)]
+            form = all(f'id="{f}"' in page.text for f in fields if f)
             if page.status_code == 200 and form:
-                findings.append(Finding(wwwroot, True, "login page with form#login"))
+                findings.append(Finding(topic, True, "login page with the login form"))
             else:
                 findings.append(
-                    Finding(wwwroot, False, f"HTTP {page.status_code}, no Totara login form", 7)
+                    Finding(topic, False, f"HTTP {page.status_code}, no Totara login form", 7)
                 )
     return findings
+
+
+def _id_of(selector: str) -> str:
+    """'#username' → 'username'; anything fancier is not checked without a browser."""
+    return selector[1:] if selector.startswith("#") and selector[1:].isidentifier() else ""

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from . import redact
-from .browser import login_with_password, run_with_browser
+from .browser import capture_headed, login_with_password, run_with_browser
+from .config import BrowserOptions, SiteProfile
 from .errors import LoginRefused, UsageError
 from .session import Session
-from .site import DEFAULT_COOKIE_PREFIX, check_reachable
+from .site import check_reachable, normalize_wwwroot
 from .store import SessionStore
 from .verify import verify_session
 
@@ -22,61 +24,95 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 30.0
 
 
+DEFAULT_WAIT = 300.0
+
+
 def login(
-    wwwroot: str,
+    site: str | SiteProfile,
     user: str,
-    password: str,
+    password: str | None,
     *,
     store: SessionStore | None = None,
     save_password: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
-    cookie_prefix: str = DEFAULT_COOKIE_PREFIX,
+    headed: bool = False,
+    wait: float = DEFAULT_WAIT,
+    notify: Callable[[str], None] | None = None,
+    browser: BrowserOptions | None = None,
 ) -> Session:
-    """Log *user* in to *wwwroot* through headless Chromium, verify, store and return the session.
+    """Log *user* in to *site* (a URL or a configured SiteProfile) through Chromium, verify,
+    store and return the session.
 
+    Unattended (the default), the password fills the site's form or the profile's configured
+    steps in a headless browser. With *headed*, a visible window opens at the login page and a
+    person logs in (SSO, MFA); *password* is then not needed and *notify* hears what to do.
     Nothing is written unless the whole login and its verification succeed, so a failed login
     never replaces a working stored session.
     """
+    profile = site if isinstance(site, SiteProfile) else SiteProfile(normalize_wwwroot(site))
     if not user:
         raise UsageError("no user given: pass --user NAME")
-    if not password:
+    if not headed and not password:
         raise UsageError("the password is empty")
-    redact.register(password)
+    if headed and save_password and not password:
+        raise UsageError("--save-password needs the password: a --headed login never sees it")
+    if password:
+        redact.register(password)
     store = store or SessionStore()
     store.check_available()  # fail before a browser starts, not after a login
-    check_reachable(wwwroot, timeout)
+    check_reachable(profile.wwwroot, timeout)
+    options = profile.browser.merged(browser or BrowserOptions())
 
-    async def work(browser: Browser) -> Session:
+    async def work(opened: Browser) -> Session:
         return await sign_in(
-            browser, wwwroot, user, password, timeout=timeout, cookie_prefix=cookie_prefix
+            opened,
+            profile,
+            user,
+            password,
+            timeout=timeout,
+            headed=headed,
+            wait=wait,
+            notify=notify or (lambda _message: None),
         )
 
-    session = run_with_browser(work, timeout)
+    session = run_with_browser(work, timeout, options, headless=not headed)
     store.save(session)
-    if save_password:
-        store.save_password(wwwroot, user, password)
+    if save_password and password:
+        store.save_password(profile.wwwroot, user, password)
     return session
 
 
 async def sign_in(
     browser: Browser,
-    wwwroot: str,
+    profile: SiteProfile,
     user: str,
-    password: str,
+    password: str | None,
     *,
     timeout: float,
     http: httpx.Client | None = None,
-    cookie_prefix: str = DEFAULT_COOKIE_PREFIX,
+    headed: bool = False,
+    wait: float = DEFAULT_WAIT,
+    notify: Callable[[str], None] | None = None,
 ) -> Session:
     """One login in a context of *browser*, verified outside it; the session is not stored.
     Shared by `login` and `refresh`."""
-    redact.register(password)
     started = time.time()
-    captured = await login_with_password(
-        browser, wwwroot, user, password, timeout=timeout, cookie_prefix=cookie_prefix
-    )
+    if headed:
+        captured = await capture_headed(
+            browser,
+            profile,
+            user,
+            timeout=timeout,
+            wait=wait,
+            notify=notify or (lambda _message: None),
+        )
+    else:
+        if not password:
+            raise UsageError("the password is empty")
+        redact.register(password)
+        captured = await login_with_password(browser, profile, user, password, timeout=timeout)
     redact.register(captured.cookie_value, captured.sesskey)
-    session = captured.session(wwwroot, user, obtained_at=started)
+    session = captured.session(profile.wwwroot, user, obtained_at=started)
     return await asyncio.to_thread(verify_session, session, captured.landing_url, timeout, http)
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from .browser import LazyBrowser, run_with_lazy_browser
 from .client import credential_client
+from .config import BrowserOptions, Config, load_config
 from .errors import HarvestError, NoSession, SiteUnreachable, UsageError
 from .login_flow import sign_in
 from .redact import redact
@@ -65,29 +66,39 @@ def refresh_sessions(
     concurrency: int | None = None,
     timeout: float = 30.0,
     on_result: Callable[[RefreshResult], None] | None = None,
+    config: Config | None = None,
+    browser: BrowserOptions | None = None,
 ) -> list[RefreshResult]:
-    """Verify every target; log the dead ones in again. One failure never stops the others."""
+    """Verify every target; log the dead ones in again, each the way its site is configured
+    (form or identity-provider steps). One failure never stops the others.
+
+    The shared browser is *browser* over the sites' configured one (when they agree)."""
     limit = concurrency or default_concurrency()
     if limit < 1:
         raise UsageError("--concurrency must be at least 1")
+    config = config or load_config()
+    configured = {config.for_wwwroot(t.wwwroot).browser for t in targets}
+    base = configured.pop() if len(configured) == 1 else BrowserOptions()
+    options = base.merged(browser or BrowserOptions())
 
     async def work(browsers: LazyBrowser) -> list[RefreshResult]:
         slots = asyncio.Semaphore(limit)
         with credential_client(timeout) as http:  # one connection pool for every check
 
             async def one(target: Target) -> RefreshResult:
-                result = await _refresh_one(store, target, browsers, slots, http, timeout)
+                result = await _refresh_one(store, config, target, browsers, slots, http, timeout)
                 if on_result is not None:
                     on_result(result)
                 return result
 
             return list(await asyncio.gather(*(one(t) for t in targets)))
 
-    return run_with_lazy_browser(work, timeout)
+    return run_with_lazy_browser(work, timeout, options)
 
 
 async def _refresh_one(
     store: SessionStore,
+    config: Config,
     target: Target,
     browsers: LazyBrowser,
     slots: asyncio.Semaphore,
@@ -126,11 +137,12 @@ async def _refresh_one(
         if not password:
             raise NoSession(
                 f"{why}, and no saved password: run harvest login --user {user} "
-                f"--site {wwwroot} --save-password"
+                f"--site {wwwroot} --save-password (or --headed for single sign-on)"
             )
         async with slots:
             browser = await browsers.get()
-            fresh = await sign_in(browser, wwwroot, user, password, timeout=timeout, http=http)
+            profile = config.for_wwwroot(wwwroot)
+            fresh = await sign_in(browser, profile, user, password, timeout=timeout, http=http)
         await asyncio.to_thread(store.save, fresh)
         return RefreshResult(wwwroot, user, REFRESHED, f"logged in again ({why})", 0, fresh)
     except HarvestError as exc:
@@ -143,9 +155,17 @@ async def _refresh_one(
         lock.release()
 
 
-def refresh_one(store: SessionStore, wwwroot: str, user: str, timeout: float = 30.0) -> Session:
+def refresh_one(
+    store: SessionStore,
+    wwwroot: str,
+    user: str,
+    timeout: float = 30.0,
+    config: Config | None = None,
+) -> Session:
     """A live session for *user*, logging in again if needed; raises the failure's error."""
-    [result] = refresh_sessions(store, [Target(wwwroot, user)], concurrency=1, timeout=timeout)
+    [result] = refresh_sessions(
+        store, [Target(wwwroot, user)], concurrency=1, timeout=timeout, config=config
+    )
     if result.session is None:
         error = HarvestError(result.detail)
         error.exit_code = result.exit_code

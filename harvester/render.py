@@ -48,7 +48,7 @@ def print_status_table(rows: list[Any], check: bool) -> None:
 
 
 def refresh_round(
-    store: Any, targets: list[Any], concurrency: int | None, timeout: float
+    store: Any, targets: list[Any], concurrency: int | None, timeout: float, **options: Any
 ) -> list[Any]:
     """One round with progress: a Rich bar on a terminal, a plain line per user otherwise."""
     from .refresh import refresh_sessions as run
@@ -72,7 +72,12 @@ def refresh_round(
                 progress.advance(task)
 
             results = run(
-                store, targets, concurrency=concurrency, timeout=timeout, on_result=advance
+                store,
+                targets,
+                concurrency=concurrency,
+                timeout=timeout,
+                on_result=advance,
+                **options,
             )
     else:
         results = run(
@@ -81,6 +86,7 @@ def refresh_round(
             concurrency=concurrency,
             timeout=timeout,
             on_result=lambda result: typer.echo(line(result)),
+            **options,
         )
     counts = {k: sum(r.outcome == k for r in results) for k in marks}
     typer.echo(

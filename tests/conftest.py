@@ -64,6 +64,17 @@ class HarvestRunner:
     env: dict[str, str]
     tmpdir: Path
 
+    def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        """Start `harvest` without waiting (stdin closed, output captured)."""
+        return subprocess.Popen(
+            [HARVEST, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**self.env, **env},
+        )
+
     def __call__(self, *args: str, input: str | None = None, **env: str) -> Result:
         proc = subprocess.run(
             [HARVEST, *args],
@@ -97,7 +108,12 @@ class HarvestRunner:
 def harvest(tmp_path: Path) -> Iterator[HarvestRunner]:
     # Short on purpose: Chromium's profile socket must fit in a unix socket path.
     tmpdir = Path(tempfile.mkdtemp(prefix="hvt-", dir="/tmp"))
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "TMPDIR": str(tmpdir)}
+    env = {
+        **os.environ,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "TMPDIR": str(tmpdir),
+        "HARVEST_CONFIG": str(tmp_path / "config.toml"),
+    }
     env.pop("HARVEST_SITE", None)
     yield HarvestRunner(env, tmpdir)
     shutil.rmtree(tmpdir, ignore_errors=True)
@@ -120,7 +136,12 @@ def logged_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedIn]:
     """Module-wide, for tests that only read the session: one browser login per module."""
     state = tmp_path_factory.mktemp("state")
     tmpdir = Path(tempfile.mkdtemp(prefix="hvt-", dir="/tmp"))
-    env = {**os.environ, "XDG_STATE_HOME": str(state), "TMPDIR": str(tmpdir)}
+    env = {
+        **os.environ,
+        "XDG_STATE_HOME": str(state),
+        "TMPDIR": str(tmpdir),
+        "HARVEST_CONFIG": str(state / "config.toml"),
+    }
     env.pop("HARVEST_SITE", None)
     runner = HarvestRunner(env, tmpdir)
     with DevSite({"alice": ALICE_PASSWORD, "bob": BOB_PASSWORD}, cookie_suffix="abc") as site:

@@ -1,7 +1,8 @@
 # Sourced by scripts/test, scripts/demo and scripts/bench: install only what is missing.
 # Debian packages: chromium (the browser Playwright drives), dbus + gnome-keyring (a real
 # Secret Service), curl (the README's curl call), dash, zsh and fish (the shells `harvest env`
-# quotes for). Then a .venv with harvester and its dev extra.
+# quotes for), xvfb (a virtual screen for the headed single sign-on tests). Then a .venv with
+# harvester and its dev extra.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/.venv"
@@ -23,6 +24,7 @@ ensure_system_packages() {
     command -v dash >/dev/null 2>&1 || missing+=(dash)
     command -v zsh >/dev/null 2>&1 || missing+=(zsh)
     command -v fish >/dev/null 2>&1 || missing+=(fish)
+    command -v Xvfb >/dev/null 2>&1 || missing+=(xvfb)
     if ! python3 -c 'import sys; assert sys.version_info >= (3, 10)' 2>/dev/null; then
         missing+=(python3)
     fi

@@ -1,0 +1,248 @@
+"""Headed single sign-on under a virtual screen (the test plays the person), and logins on a
+browser that someone else runs: over the Chrome DevTools Protocol, and a Playwright server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from harvester.devsite import DevSite
+
+from .conftest import ALICE_PASSWORD, BROWSER_ARGS, HarvestRunner
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listened on {port} within {seconds} s")
+
+
+def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """Stop exactly the process we started (and wait for it)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    """A private Xvfb screen; stopped by pid afterwards."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (scripts/test installs it)")
+    read, write = os.pipe()
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    assert number, "Xvfb did not report its display"
+    yield f":{number}"
+    stop(proc)
+
+
+@pytest.fixture
+def sso_site(make_totara_site: Callable[..., DevSite]) -> DevSite:
+    """A site whose login page sends everyone straight to its identity provider."""
+    return make_totara_site({"alice": ALICE_PASSWORD}, idp="redirect", cookie_suffix="sso")
+
+
+def person_page(port: int, prefix: str, seconds: float = 60) -> tuple[object, Page]:
+    """Attach to harvester's window over CDP, as a person's eyes and hands, and find the tab
+    that shows *prefix*."""
+    wait_for_port(port)
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for context in browser.contexts:
+            for page in context.pages:
+                if page.url.startswith(prefix):
+                    return playwright, page
+        time.sleep(0.1)
+    raise AssertionError(f"no tab at {prefix}")
+
+
+def test_headed_sso_login_captures_the_session_the_person_made(
+    harvest: HarvestRunner, sso_site: DevSite, display: str
+) -> None:
+    port = free_port()
+    proc = harvest.popen(
+        "login", "--user", "alice", "--site", sso_site.url, "--headed", "--wait", "90",
+        DISPLAY=display,
+        HARVEST_BROWSER_ARGS=f"{BROWSER_ARGS} --remote-debugging-port={port}",
+    )  # fmt: skip
+    try:
+        assert sso_site.idp_url
+        playwright, page = person_page(port, sso_site.idp_url)
+        try:  # the person: username, Next, password, Sign in, at the identity provider
+            page.fill("#idp-username", "alice")
+            page.click("#idp-next")
+            page.fill("#idp-password", ALICE_PASSWORD)
+            page.click("#idp-signin")
+        finally:
+            playwright.stop()  # type: ignore[attr-defined]
+        out, err = proc.communicate(timeout=90)
+    finally:
+        stop(proc)
+    assert proc.returncode == 0, err
+    assert "Log in as alice in the browser window" in err  # told the person what to do
+    assert "Logged in alice" in out and "TotaraSessionsso" in out
+    answer = harvest("request", "core_user_own_profile", "--user", "alice", "--site", sso_site.url)
+    assert answer.code == 0, answer.err
+    assert '"username": "alice"' in answer.out
+    assert not list(harvest.tmpdir.iterdir())  # the headed profile is gone too
+
+
+def test_closing_the_window_aborts_cleanly_and_stores_nothing(
+    harvest: HarvestRunner, sso_site: DevSite, display: str
+) -> None:
+    port = free_port()
+    proc = harvest.popen(
+        "login", "--user", "alice", "--site", sso_site.url, "--headed",
+        DISPLAY=display,
+        HARVEST_BROWSER_ARGS=f"{BROWSER_ARGS} --remote-debugging-port={port}",
+    )  # fmt: skip
+    try:
+        assert sso_site.idp_url
+        playwright, page = person_page(port, sso_site.idp_url)
+        try:
+            page.close()
+        finally:
+            playwright.stop()  # type: ignore[attr-defined]
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        stop(proc)
+    assert proc.returncode == 7, err
+    assert "window was closed" in err
+    assert keyring.get_password(f"harvester:session:{sso_site.url}", "alice") is None
+    assert not list(harvest.tmpdir.iterdir())
+
+
+def test_headed_without_a_screen_says_how_to_get_one(harvest: HarvestRunner, site: DevSite) -> None:
+    env = {k: "" for k in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = harvest("login", "--user", "alice", "--site", site.url, "--headed", **env)
+    assert result.code == 1
+    assert "--headed needs a screen" in result.err and "xvfb-run" in result.err
+
+
+@pytest.fixture
+def remote_chromium(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`chromium --headless=new --remote-debugging-port=PORT`, as a grid node runs it."""
+    assert CHROMIUM
+    port = free_port()
+    profile = tempfile.mkdtemp(prefix="hvt-cdp-", dir="/tmp")
+    proc = subprocess.Popen(
+        [
+            CHROMIUM, "--headless=new", f"--remote-debugging-port={port}",
+            "--remote-debugging-address=127.0.0.1", f"--user-data-dir={profile}",
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync",
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its helpers share our pid's group: stopped together below
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        yield port, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@needs_chromium
+def test_login_through_a_remote_browser_over_cdp_leaves_it_running(
+    harvest: HarvestRunner, site: DevSite, remote_chromium: tuple[int, subprocess.Popen[bytes]]
+) -> None:
+    port, proc = remote_chromium
+    endpoint = f"http://127.0.0.1:{port}"
+    first = harvest.login(site.url, "--browser-endpoint", endpoint)
+    assert first.code == 0, first.err
+    assert proc.poll() is None  # harvester never closes a browser it did not start
+    second = harvest.login(site.url, user="bob", password="bob's pw with spaces & $(symbols)",
+                           HARVEST_BROWSER_ENDPOINT=endpoint)  # fmt: skip
+    assert second.code == 0, second.err
+    assert proc.poll() is None
+    doctor = harvest("doctor", "--browser-endpoint", endpoint)
+    assert f"a running browser at {endpoint} (Chrome DevTools Protocol)" in doctor.out
+    # each login had its own context and closed it: only the browser's own default is left
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.connect_over_cdp(endpoint)
+        assert len(browser.contexts) == 1
+        assert all(not page.url.startswith(site.url) for page in browser.contexts[0].pages)
+
+
+@needs_chromium
+def test_login_through_a_playwright_browser_server(
+    harvest: HarvestRunner, site: DevSite, tmp_path: Path
+) -> None:
+    """A Playwright browser server (what `playwright run-server` and launchServer() serve),
+    pointed at the installed Chromium, started with the Node that ships with Playwright."""
+    import playwright
+
+    driver = Path(playwright.__file__).parent / "driver"
+    script = tmp_path / "server.js"
+    script.write_text(
+        "const { chromium } = require(process.argv[2]);\n"
+        "(async () => {\n"
+        f"  const server = await chromium.launchServer({{ executablePath: {CHROMIUM!r}, "
+        "host: '127.0.0.1', port: 0, args: ['--disable-gpu'] });\n"
+        "  console.log(server.wsEndpoint());\n"
+        "  process.on('SIGTERM', async () => { await server.close(); process.exit(0); });\n"
+        "})();\n"
+    )
+    server = subprocess.Popen(
+        [str(driver / "node"), str(script), str(driver / "package")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        endpoint = server.stdout.readline().strip()
+        assert endpoint.startswith("ws://127.0.0.1:"), endpoint
+        result = harvest.login(site.url, "--browser-endpoint", endpoint)
+        assert result.code == 0, result.err
+        assert server.poll() is None
+    finally:
+        stop(server)
