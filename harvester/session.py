@@ -73,9 +73,14 @@ class Session:
             raise NoSession(
                 f"the stored session for {user} is not valid JSON: run harvest login again"
             ) from None
-        if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
+        if not isinstance(data, dict):
             raise NoSession(
                 f"the stored session for {user} has an unknown format: run harvest login again"
+            )
+        if data.get("v") != FORMAT_VERSION:
+            raise NoSession(
+                f"the stored session for {user} is of format version {data.get('v')!r}; this "
+                f"harvester reads version {FORMAT_VERSION}: run harvest login again"
             )
         try:
             return cls(

@@ -4,7 +4,8 @@ The command line is fixed (other tools use it); extend it, never break it:
     python -m harvester.devsite [--port 0] [--cookie-suffix S] [--user NAME:PASSWORD]...
                                 [--session-timeout SECONDS] [--lockout-threshold N]
 Extensions (test-only switches): [--idp [button|redirect]] [--force-password-change NAME]...
-                                 [--site-policy NAME]... [--maintenance]
+                                 [--site-policy NAME]... [--maintenance] [--delay SECONDS]
+                                 [--tls-cert PEM --tls-key PEM]
 The first line of stdout is the base URL; with --idp the second is the identity provider's
 URL. One access-log line per request goes to stderr; SIGTERM or SIGINT stops it (exit 0).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import ssl
 import sys
 from types import FrameType
 
@@ -103,7 +105,24 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="site-wide maintenance: every URL answers 503 with Retry-After: 300",
     )
+    p.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="every answer of the site waits this long (a slow site)",
+    )
+    p.add_argument("--tls-cert", metavar="PEM", help="serve https with this certificate chain")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     return p
+
+
+def _tls(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -125,9 +144,12 @@ def main(argv: list[str] | None = None) -> int:
             force_password_change=args.force_password_change,
             site_policy=args.site_policy,
             maintenance=args.maintenance,
+            delay=args.delay,
+            tls=_tls(args.tls_cert, args.tls_key),
         )
-    except OSError as exc:
-        print(f"devsite: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
+    except (OSError, ssl.SSLError) as exc:
+        why = exc.strerror or str(exc)
+        print(f"devsite: cannot listen on 127.0.0.1:{args.port}: {why}", file=sys.stderr)
         return 5
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, quote, urlencode
@@ -94,6 +95,8 @@ class TotaraApp:
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         path = request.path
+        if self.state.delay:
+            time.sleep(self.state.delay)
         if self.state.maintenance:  # site-wide maintenance: every URL, ajax.php included
             return Response(
                 503,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -110,10 +111,13 @@ class DevSite:
         force_password_change: list[str] | tuple[str, ...] = (),
         site_policy: list[str] | tuple[str, ...] = (),
         maintenance: bool = False,
+        delay: float = 0.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """*idp* ("button" or "redirect") adds an identity provider on a second free port;
         users in *force_password_change* / *site_policy* land on that required-action page
-        after login; *maintenance* answers 503 everywhere (also settable later on .state)."""
+        after login; *maintenance* answers 503 everywhere, *delay* slows every answer (both
+        settable later on .state); *tls* serves https with that server context."""
         if cookie_suffix and not cookie_suffix.isalnum():
             raise ValueError("the cookie suffix must be letters and digits")
         if idp not in (None, "button", "redirect"):
@@ -126,14 +130,21 @@ class DevSite:
             lockout_threshold=lockout_threshold,
             required_actions=actions,
             maintenance=maintenance,
+            delay=delay,
         )
         self.app = TotaraApp(self.state, cookie_suffix, idp=idp)
         self.access_log: list[str] = []
         self._log_stream = log_stream
         self._log_lock = threading.Lock()
         self._server = _Server(port, self.app, self._log)
+        if tls is not None:
+            # The handshake happens in the request's thread, on first read.
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{host!s}:{bound_port}"
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://{host!s}:{bound_port}"
         self.app.wwwroot = self.url
         self._threads: list[threading.Thread] = []
         self._serving = False

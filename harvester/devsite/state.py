@@ -66,6 +66,7 @@ class SiteState:
         lockout_threshold: int = 20,
         required_actions: dict[str, str] | None = None,
         maintenance: bool = False,
+        delay: float = 0.0,
     ) -> None:
         self.session_timeout = session_timeout
         self.lockout_threshold = lockout_threshold
@@ -73,6 +74,7 @@ class SiteState:
         # change, site policy); such a session is no good for ordinary ajax calls.
         self.required_actions = dict(required_actions or {})
         self.maintenance = maintenance  # site-wide 503 on every URL
+        self.delay = delay  # seconds every answer waits (a slow site)
         self._idp_codes: dict[str, tuple[str, float]] = {}
         # Keep-alive must work with tiny test timeouts too: touch at least 4 times per timeout.
         self.update_frequency = min(UPDATE_FREQUENCY, session_timeout / 4)

@@ -15,6 +15,7 @@ D-Bus session, so it is never left to the bus to end). Needs Debian's dbus and g
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -39,6 +40,8 @@ class PrivateSecretService:
         self.env: dict[str, str] = {}
         self._dbus: subprocess.Popen[bytes] | None = None
         self._keyring: subprocess.Popen[bytes] | None = None
+        # Held in memory only, so restart_keyring() can unlock the same stored keyring again.
+        self._unlock_password = secrets.token_urlsafe(16)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> dict[str, str]:
@@ -75,24 +78,40 @@ class PrivateSecretService:
             if not address:
                 raise RuntimeError("dbus-daemon did not print its address")
             env["DBUS_SESSION_BUS_ADDRESS"] = address
-            self._keyring = subprocess.Popen(
-                ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-            assert self._keyring.stdin is not None
-            # The unlock password never appears in an argument list; it is thrown away after.
-            self._keyring.stdin.write(secrets.token_urlsafe(16).encode())
-            self._keyring.stdin.close()
+            self._start_keyring(env)
             self._wait_for_bus_name(address)
         except BaseException:
             self.stop()
             raise
         self.env = env
         return env
+
+    def _start_keyring(self, env: dict[str, str]) -> None:
+        self._keyring = subprocess.Popen(
+            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        assert self._keyring.stdin is not None
+        # The unlock password never appears in an argument list.
+        self._keyring.stdin.write(self._unlock_password.encode())
+        self._keyring.stdin.close()
+
+    def restart_keyring(self) -> None:
+        """Stop gnome-keyring-daemon (by pid) and start it again on the same bus and store,
+        as after a crash or a logout/login of the desktop session."""
+        if self._keyring is not None:
+            _stop_process(self._keyring)
+        self._start_keyring(self.env)
+        self._wait_for_bus_name(self.env["DBUS_SESSION_BUS_ADDRESS"])
+
+    @property
+    def keyring_pid(self) -> int | None:
+        """The gnome-keyring-daemon's pid (tests SIGSTOP it to make the keyring hang)."""
+        return self._keyring.pid if self._keyring is not None else None
 
     def _wait_for_bus_name(self, address: str) -> None:
         from jeepney import DBusAddress, new_method_call
@@ -119,14 +138,8 @@ class PrivateSecretService:
     def stop(self) -> None:
         """Stop exactly the two daemons started here, and remove the temporary HOME."""
         for proc in (self._keyring, self._dbus):
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            if proc is not None:
+                _stop_process(proc)
         if self._dbus is not None and self._dbus.stdout is not None:
             self._dbus.stdout.close()
         self._keyring = self._dbus = None
@@ -144,6 +157,19 @@ class PrivateSecretService:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 def run(argv: list[str]) -> int:

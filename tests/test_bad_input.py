@@ -1,0 +1,459 @@
+"""The bad-input matrix (README, "Errors and exit codes"): every case through the real
+`harvest`, one line on stderr with its documented exit code, and afterwards the session stored
+before the case is unchanged and still works."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import keyring
+import pytest
+
+from harvester.devsite import DevSite
+from harvester.testing.private_keyring import PrivateSecretService
+
+from .conftest import ALICE_PASSWORD, HarvestRunner, Result
+
+LANDING = (
+    '<html><head><script>M.cfg = {"wwwroot":"%s","sesskey":"Abc123Def4"};</script></head>'
+    '<body class="format-site path-totara-dashboard">Dashboard</body></html>'
+)
+FORM = (
+    '<html><head><script>M.cfg = {"sesskey":"Tok"};</script></head><body class="notloggedin">'
+    '<form id="login" method="post" action="/login/index.php"><input id="username" name="u">'
+    '<input id="password" name="p" type="password"><button id="loginbtn">Log in</button>'
+    "</form></body></html>"
+)
+
+
+class FakeSite:
+    """Not quite Totara, on purpose: `mode` says what is wrong with it."""
+
+    def __init__(self, mode: str) -> None:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _send(self, status: int, body: str = "", headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+                data = body.encode()
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if fake.mode == "plain":
+                    self._send(200, "<html><body><h1>Just a web server</h1></body></html>")
+                elif fake.mode == "no-form" and self.path.startswith("/login/index.php"):
+                    self._send(200, LANDING.replace("Dashboard", "Welcome, log in elsewhere"))
+                elif self.path.startswith("/login/index.php"):
+                    self._send(200, FORM)
+                elif self.path.startswith("/landing"):
+                    page = LANDING % fake.url
+                    if fake.mode == "no-sesskey":
+                        page = page.replace('"sesskey":"Abc123Def4"', '"theme":"x"')
+                    self._send(200, page)
+                else:
+                    self._send(404, "not found")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                headers = {"Location": fake.url + "/landing"}
+                if fake.mode == "no-sesskey":
+                    headers["Set-Cookie"] = "TotaraSession=abcdef0123456789; path=/; HttpOnly"
+                self._send(303, "", headers)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.mode = mode
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class World:
+    """Everything the cases point at, started once for the module."""
+
+    harvest: HarvestRunner
+    site: DevSite
+    sites: dict[str, str] = field(default_factory=dict)
+    config: Path = Path()
+    stored: str = ""
+
+    def still_works(self) -> None:
+        """The session stored before the case is unchanged and the site accepts it."""
+        raw = keyring.get_password(f"harvester:session:{self.site.url}", "alice")
+        assert raw == self.stored, "the stored session changed"
+        entry = json.loads(raw)
+        answer = httpx.post(
+            f"{self.site.url}/totara/webapi/ajax.php",
+            json={"operationName": "core_user_own_profile", "variables": {}},
+            headers={
+                "Cookie": f"{entry['cookie_name']}={entry['cookie_value']}",
+                "X-Totara-Sesskey": entry["sesskey"],
+            },
+        )
+        assert answer.json()["data"]["core_user_own_profile"]["username"] == "alice"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    import trustme
+
+    home = tmp_path_factory.mktemp("matrix")
+    tmpdir = Path(tempfile.mkdtemp(prefix="hvt-", dir="/tmp"))
+    config = home / "config.toml"
+    env = {
+        **os.environ,
+        "XDG_STATE_HOME": str(home / "state"),
+        "TMPDIR": str(tmpdir),
+        "HARVEST_CONFIG": str(config),
+    }
+    env.pop("HARVEST_SITE", None)
+    runner = HarvestRunner(env, tmpdir)
+    ca = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(tls)
+    users = {"alice": ALICE_PASSWORD, "dave": "dave-pw"}
+    started = [
+        site := DevSite(users, cookie_suffix="m", lockout_threshold=3).start(),
+        held := DevSite(users, force_password_change=["alice"]).start(),
+        down := DevSite(users, maintenance=True).start(),
+        slow := DevSite(users, delay=3).start(),
+        https := DevSite(users, tls=tls).start(),
+    ]
+    fakes = {mode: FakeSite(mode) for mode in ("plain", "no-form", "no-cookie", "no-sesskey")}
+    for _ in range(3):  # dave is locked out
+        assert site.state.authenticate("dave", "wrong") is None
+    try:
+        login = runner.login(site.url)
+        assert login.code == 0, login.err
+        stored = keyring.get_password(f"harvester:session:{site.url}", "alice")
+        assert stored
+        sites = {
+            "site": site.url,
+            "held": held.url,
+            "down": down.url,
+            "slow": slow.url,
+            "https": https.url,
+            **{mode: fake.url for mode, fake in fakes.items()},
+        }
+        yield World(runner, site, sites, config, stored)
+    finally:
+        for server in started:
+            server.stop()
+        for fake in fakes.values():
+            fake.stop()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    code: int
+    says: str
+    run: Callable[[World], Result]
+
+
+def login(
+    site: str, user: str = "bob", password: str = "pw", *extra: str
+) -> Callable[[World], Result]:
+    def run(world: World) -> Result:
+        url = world.sites.get(site, site)
+        return world.harvest(
+            "login",
+            "--user",
+            user,
+            "--site",
+            url,
+            "--password-stdin",
+            *extra,
+            input=f"{password}\n",
+        )
+
+    return run
+
+
+def cli(*args: str, input: str | None = None, **env: str) -> Callable[[World], Result]:
+    def run(world: World) -> Result:
+        argv = [a.format(**world.sites) for a in args]
+        return world.harvest(*argv, input=input, **env)
+
+    return run
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def with_config(text: str, *args: str) -> Callable[[World], Result]:
+    def run(world: World) -> Result:
+        world.config.write_text(text)
+        try:
+            return cli(*args)(world)
+        finally:
+            world.config.unlink()
+
+    return run
+
+
+def with_entry(user: str, secret: str) -> Callable[[World], Result]:
+    def run(world: World) -> Result:
+        service = f"harvester:session:{world.site.url}"
+        keyring.set_password(service, user, secret)
+        try:
+            return world.harvest("env", "--user", user, "--site", world.site.url)
+        finally:
+            keyring.delete_password(service, user)
+
+    return run
+
+
+def in_spare_keyring(prepare: str, **env: str) -> Callable[[World], Result]:
+    """`harvest env` against a second private Secret Service put in a bad state first."""
+
+    def run(world: World) -> Result:
+        spare = PrivateSecretService()
+        spare_env = spare.start()
+        pid = spare.keyring_pid
+        assert pid is not None
+        try:
+            if prepare == "locked":
+                import secretstorage
+                from jeepney.io.blocking import open_dbus_connection
+
+                address = spare_env["DBUS_SESSION_BUS_ADDRESS"]
+                with open_dbus_connection(address) as connection:
+                    secretstorage.get_default_collection(connection).lock()
+            else:
+                os.kill(pid, signal.SIGSTOP)  # the daemon hangs: every call waits forever
+            args = ("env", "--user", "alice", "--site", world.site.url)
+            return world.harvest(*args, **{**spare_env, **env})
+        finally:
+            spare.stop()  # continues a stopped daemon before it terminates it
+
+    return run
+
+
+GOOD_ENTRY_BUT = '{"v": 99, "cookie_name": "TotaraSessionm", "cookie_value": "x", "sesskey": "y", "wwwroot": "w"}'  # noqa: E501
+
+CASES = [
+    Case("wrong password", 3, "refused the login", login("site", "alice", "not-the-password")),
+    Case("unknown user", 3, "refused the login", login("site", "nobody", "pw")),
+    Case("locked account", 3, "refused the login", login("site", "dave", "dave-pw")),
+    Case("empty password", 2, "no password on standard input", login("site", "alice", "")),
+    Case(
+        "not a Totara site (a plain web server)",
+        7,
+        "not a Totara login page",
+        login("plain", "alice", "pw"),
+    ),
+    Case(
+        "a login page without the form",
+        7,
+        "no #username and #password fields",
+        login("no-form", "alice", "pw"),
+    ),
+    Case(
+        "a port with nothing listening",
+        5,
+        "nothing is listening",
+        lambda w: login(f"http://127.0.0.1:{free_port()}")(w),
+    ),
+    Case(
+        "an unresolvable host", 5, "cannot resolve the host", login("http://no-such-host.invalid")
+    ),
+    Case("a TLS certificate that does not verify", 5, "does not verify", login("https")),
+    Case(
+        "a site slower than --timeout",
+        5,
+        "did not answer within 1 s",
+        login("slow", "alice", ALICE_PASSWORD, "--timeout", "1"),
+    ),
+    Case("maintenance (503)", 5, "retry after 300 s", login("down", "alice", ALICE_PASSWORD)),
+    Case(
+        "a login that sets no session cookie",
+        7,
+        "set no TotaraSession* cookie",
+        login("no-cookie", "alice", "pw"),
+    ),
+    Case(
+        "a landing page without a sesskey",
+        7,
+        "carries no M.cfg.sesskey",
+        login("no-sesskey", "alice", "pw"),
+    ),
+    Case(
+        "a required-action page (forced password change)",
+        7,
+        "password change",
+        login("held", "alice", ALICE_PASSWORD),
+    ),
+    Case(
+        "malformed --variables",
+        2,
+        "--variables is not valid JSON",
+        cli(
+            "request",
+            "totara_webapi_status",
+            "-u",
+            "alice",
+            "--site",
+            "{site}",
+            "--variables",
+            "{{nope",
+        ),
+    ),
+    Case(
+        "--variables that is not an object",
+        2,
+        "must be a JSON object",
+        cli(
+            "request",
+            "totara_webapi_status",
+            "-u",
+            "alice",
+            "--site",
+            "{site}",
+            "--variables",
+            "[1]",
+        ),
+    ),
+    Case(
+        "--variables @file that does not exist",
+        2,
+        "cannot read --variables file",
+        cli(
+            "request",
+            "totara_webapi_status",
+            "-u",
+            "alice",
+            "--site",
+            "{site}",
+            "--variables",
+            "@/nonexistent/vars.json",
+        ),
+    ),
+    Case(
+        "an unknown operation",
+        8,
+        "Internal server error",
+        cli("request", "no_such_operation", "-u", "alice", "--site", "{site}"),
+    ),
+    Case(
+        "an unknown site alias",
+        2,
+        "unknown site alias 'intranet'",
+        cli("env", "-u", "alice", "--site", "intranet"),
+    ),
+    Case(
+        "a config file with a syntax error",
+        2,
+        "line 2, column",
+        with_config('[sites.lms]\nurl = "http://x\n', "env", "-u", "alice", "--site", "lms"),
+    ),
+    Case("a site URL that is not http(s)", 2, "not a site URL", login("ftp://example.com")),
+    Case(
+        "no stored session",
+        4,
+        "no stored session for bob",
+        cli("env", "-u", "bob", "--site", "{site}"),
+    ),
+    Case(
+        "a corrupted keyring entry (not JSON)",
+        4,
+        "not valid JSON",
+        with_entry("mallory", "{not json"),
+    ),
+    Case("a keyring entry of another version", 4, "version", with_entry("mallory", GOOD_ENTRY_BUT)),
+    Case(
+        "a keyring with no backend",
+        6,
+        "no usable OS keyring",
+        cli(
+            "env",
+            "-u",
+            "alice",
+            "--site",
+            "{site}",
+            DBUS_SESSION_BUS_ADDRESS="unix:path=/nonexistent/bus",
+        ),
+    ),
+    Case("a locked keyring", 6, "locked", in_spare_keyring("locked")),
+    Case(
+        "a keyring that hangs (daemon stopped)",
+        6,
+        "did not answer within 2 s",
+        in_spare_keyring("stopped", HARVEST_KEYRING_TIMEOUT="2"),
+    ),
+    Case(
+        "an unknown --format",
+        2,
+        "unknown format 'csh'",
+        cli("env", "-u", "alice", "--site", "{site}", "--format", "csh"),
+    ),
+    Case(
+        "a nested harvest exec",
+        2,
+        "already inside harvest exec",
+        cli("exec", "-u", "alice", "--site", "{site}", "--", "true", HARVEST_EXEC="1"),
+    ),
+    Case(
+        "harvest exec of a missing command",
+        127,
+        "not found",
+        cli("exec", "-u", "alice", "--site", "{site}", "--", "/nonexistent/tool"),
+    ),
+    Case("a bad --every duration", 2, "duration", cli("refresh", "--all", "--every", "soon")),
+    Case("an unknown option", 2, "No such option", cli("status", "--colour")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(world: World, case: Case) -> None:
+    started = time.monotonic()
+    result = case.run(world)
+    elapsed = time.monotonic() - started
+    assert result.code == case.code, result.err
+    assert result.err.startswith("harvest: error: ") and result.err.count("\n") == 1, result.err
+    assert case.says.lower() in result.err.lower(), result.err
+    assert ALICE_PASSWORD not in result.err + result.out
+    world.still_works()
+    assert not list(world.harvest.tmpdir.iterdir()), "a browser profile was left behind"
+    if case.id.startswith("a keyring that hangs"):
+        # gave up at the timeout, not the 30 s default (a bound on hanging, not a speed test)
+        assert 2 <= elapsed < 25, elapsed
+
+
+def test_the_readme_lists_every_case() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [c.id for c in CASES if f"| {c.id} |" not in readme]
+    assert not missing, missing
