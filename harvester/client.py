@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 30.0
 Operation = tuple[str, Mapping[str, Any] | None]
-# Called when the site says the session is gone; returns a fresh session to retry with once.
+# Called when the site says the session is gone; returns a fresh session to retry with.
 RefreshHook = Callable[[Session], "Session | None"]
+# Renewals per request: the second covers a session that dies again right after the first.
+MAX_RENEWALS = 2
 
 
 def is_nosession(operation: str) -> bool:
@@ -139,15 +141,18 @@ class TotaraClient:
         payload = [{"operationName": n, "variables": dict(v or {})} for n, v in operations]
         body: Any = payload if len(payload) > 1 else payload[0]
         answer = self._post(body, all(is_nosession(n) for n, _ in operations))
-        if (
-            _category(answer) == "require_login"
-            and self.on_expired is not None
-            and self.session is not None
-        ):
+        for _ in range(MAX_RENEWALS):
+            if not (
+                _category(answer) == "require_login"
+                and self.on_expired is not None
+                and self.session is not None
+            ):
+                break
             fresh = self.on_expired(self.session)
-            if fresh is not None:
-                self.session = fresh
-                answer = self._post(body, False)
+            if fresh is None:
+                break
+            self.session = fresh
+            answer = self._post(body, False)
         if isinstance(answer, list):
             if len(answer) != len(payload):
                 raise HarvestError(

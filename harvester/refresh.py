@@ -9,6 +9,7 @@ in and the others find its result.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import re
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     import httpx
 
 ALIVE, REFRESHED, FAILED = "alive", "refreshed", "failed"
+log = logging.getLogger(__name__)
 
 
 def default_concurrency() -> int:
@@ -68,11 +70,14 @@ def refresh_sessions(
     on_result: Callable[[RefreshResult], None] | None = None,
     config: Config | None = None,
     browser: BrowserOptions | None = None,
+    relogin: bool = True,
 ) -> list[RefreshResult]:
     """Verify every target; log the dead ones in again, each the way its site is configured
     (form or identity-provider steps). One failure never stops the others.
 
-    The shared browser is *browser* over the sites' configured one (when they agree)."""
+    The shared browser is *browser* over the sites' configured one (when they agree). With
+    *relogin* False, dead sessions are only reported (a live one another process stored since
+    is still picked up)."""
     limit = concurrency or default_concurrency()
     if limit < 1:
         raise UsageError("--concurrency must be at least 1")
@@ -104,6 +109,7 @@ async def _refresh_one(
     slots: asyncio.Semaphore,
     http: httpx.Client,
     timeout: float,
+    relogin: bool = True,
 ) -> RefreshResult:
     wwwroot, user = target.wwwroot, target.user
 
@@ -133,6 +139,8 @@ async def _refresh_one(
             why = check.reason
         else:
             why = "no stored session"
+        if not relogin:
+            raise NoSession(f"{why}; not logging in again (this process already did once)")
         password = await asyncio.to_thread(store.load_password, wwwroot, user)
         if not password:
             raise NoSession(
@@ -161,26 +169,58 @@ def refresh_one(
     user: str,
     timeout: float = 30.0,
     config: Config | None = None,
+    relogin: bool = True,
 ) -> Session:
-    """A live session for *user*, logging in again if needed; raises the failure's error."""
+    """A live session for *user*, logging in again if needed (and *relogin*); raises the
+    failure's error."""
+    result = _refresh_single(store, wwwroot, user, timeout, config, relogin)
+    assert result.session is not None
+    return result.session
+
+
+def _refresh_single(
+    store: SessionStore,
+    wwwroot: str,
+    user: str,
+    timeout: float,
+    config: Config | None,
+    relogin: bool,
+) -> RefreshResult:
     [result] = refresh_sessions(
-        store, [Target(wwwroot, user)], concurrency=1, timeout=timeout, config=config
+        store,
+        [Target(wwwroot, user)],
+        concurrency=1,
+        timeout=timeout,
+        config=config,
+        relogin=relogin,
     )
     if result.session is None:
         error = HarvestError(result.detail)
         error.exit_code = result.exit_code
         raise error
-    return result.session
+    return result
 
 
 def refresh_hook(store: SessionStore, timeout: float = 30.0) -> Callable[[Session], Session | None]:
-    """For TotaraClient(on_expired=…): renew an expired session once, when a saved password
-    allows it; None (so the SessionExpired stands) when no password was saved."""
+    """For TotaraClient(on_expired=…): renew an expired session when a saved password allows
+    it; None (so the SessionExpired stands) when no password was saved.
+
+    Renewal happens under the (site, user) lock, so of many processes that find the session
+    dead at once, one logs in and the others pick its session up. A process logs in at most
+    once: if the session dies again after that, it only adopts one renewed by another."""
+    logins = 0
 
     def renew(expired: Session) -> Session | None:
+        nonlocal logins
         if not store.load_password(expired.wwwroot, expired.user):
             return None
-        return refresh_one(store, expired.wwwroot, expired.user, timeout)
+        result = _refresh_single(
+            store, expired.wwwroot, expired.user, timeout, None, relogin=logins == 0
+        )
+        if result.outcome == REFRESHED:
+            logins += 1
+            log.debug("logged %s in again at %s", expired.user, expired.wwwroot)
+        return result.session
 
     return renew
 

@@ -64,16 +64,22 @@ class HarvestRunner:
     env: dict[str, str]
     tmpdir: Path
 
-    def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
-        """Start `harvest` without waiting (stdin closed, output captured)."""
-        return subprocess.Popen(
+    def popen(self, *args: str, input: str | None = None, **env: str) -> subprocess.Popen[str]:
+        """Start `harvest` without waiting; *input* is written to its stdin (else closed)."""
+        proc = subprocess.Popen(
             [HARVEST, *args],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env={**self.env, **env},
         )
+        if input is not None:
+            assert proc.stdin is not None
+            proc.stdin.write(input)
+            proc.stdin.close()
+            proc.stdin = None  # communicate() must not flush it again
+        return proc
 
     def __call__(self, *args: str, input: str | None = None, **env: str) -> Result:
         proc = subprocess.run(

@@ -1,0 +1,179 @@
+"""Fault injection: sessions killed under load, a keyring daemon restarted, Chromium killed
+mid-login, two processes saving the same user at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+import keyring
+
+from harvester.browser import BROWSER_LOST
+from harvester.devsite import DevSite
+from harvester.testing.private_keyring import PrivateSecretService
+
+from .conftest import ALICE_PASSWORD, HarvestRunner
+
+PROFILE_OP = "core_user_own_profile"
+
+
+def works(site: DevSite, secret: str) -> bool:
+    entry = json.loads(secret)
+    answer = httpx.post(
+        f"{site.url}/totara/webapi/ajax.php",
+        json={"operationName": PROFILE_OP, "variables": {}},
+        headers={
+            "Cookie": f"{entry['cookie_name']}={entry['cookie_value']}",
+            "X-Totara-Sesskey": entry["sesskey"],
+        },
+    )
+    return "data" in answer.json()
+
+
+def test_50_concurrent_requests_while_the_site_kills_sessions_at_random(
+    harvest: HarvestRunner, site: DevSite
+) -> None:
+    assert harvest.login(site.url, "--save-password").code == 0
+    logins_before = site.count("POST", "/login/index.php")
+    procs = [
+        harvest.popen(
+            "request", PROFILE_OP, "--user", "alice", "--site", site.url, HARVEST_DEBUG="1"
+        )
+        for _ in range(50)
+    ]
+    kills: list[int] = []
+    done = threading.Event()
+    chance = random.Random(os.environ.get("HARVEST_FAULT_SEED"))
+
+    def killer() -> None:  # at random moments, as an admin or a timeout would
+        while not done.wait(chance.uniform(0.5, 2.5)) and len(kills) < 4:
+            kills.append(site.state.kill_sessions("alice"))
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    results = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=300)
+            results.append((proc.returncode, out, err))
+    finally:
+        done.set()
+        thread.join()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    failures = [(code, err) for code, _, err in results if code != 0]
+    assert not failures, failures[:3]
+    assert all('"username": "alice"' in out for _, out, _ in results)
+    relogins = site.count("POST", "/login/index.php") - logins_before
+    # The locks hold: one re-login per kill that found a live session, never one per process.
+    assert relogins <= sum(1 for killed in kills if killed), (relogins, kills)
+    per_process = [err.count("logged alice in again") for _, _, err in results]
+    assert max(per_process) <= 1
+    assert sum(per_process) == relogins
+
+
+def test_a_keyring_daemon_restarted_between_login_and_use_loses_nothing(
+    harvest: HarvestRunner, site: DevSite
+) -> None:
+    spare = PrivateSecretService()
+    env = spare.start()
+    try:
+        assert harvest.login(site.url, "--save-password", **env).code == 0
+        spare.restart_keyring()
+        shown = harvest("env", "--user", "alice", "--site", site.url, "--format", "json", **env)
+        assert shown.code == 0, shown.err
+        answer = harvest("request", PROFILE_OP, "--user", "alice", "--site", site.url, **env)
+        assert answer.code == 0, answer.err
+        site.state.kill_sessions("alice")  # the saved password survived the restart too
+        again = harvest("request", PROFILE_OP, "--user", "alice", "--site", site.url, **env)
+        assert again.code == 0, again.err
+    finally:
+        spare.stop()
+
+
+def browsers_using(folder: str) -> list[tuple[int, str]]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                line = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if folder in line:
+            found.append((int(entry), line))
+    return found
+
+
+def test_chromium_killed_mid_login_is_a_clean_error_with_no_orphans(
+    harvest: HarvestRunner, make_totara_site: Callable[..., DevSite]
+) -> None:
+    slow = make_totara_site({"alice": ALICE_PASSWORD}, delay=1.5)
+    proc = harvest.popen(
+        "login",
+        "--user",
+        "alice",
+        "--site",
+        slow.url,
+        "--password-stdin",
+        input=f"{ALICE_PASSWORD}\n",
+    )
+    folder = str(harvest.tmpdir)
+    try:
+        deadline = time.monotonic() + 60
+        main: list[int] = []
+        while not main:
+            assert proc.poll() is None and time.monotonic() < deadline, "no browser appeared"
+            main = [
+                pid for pid, line in browsers_using(folder) if "--remote-debugging-pipe" in line
+            ]
+            time.sleep(0.02)
+        time.sleep(0.5)  # the login page is on its way (the site takes 1.5 s to answer)
+        os.kill(main[0], signal.SIGKILL)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert err == f"harvest: error: {BROWSER_LOST}\n"
+    assert keyring.get_password(f"harvester:session:{slow.url}", "alice") is None
+    deadline = time.monotonic() + 5
+    while browsers_using(folder) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert browsers_using(folder) == []
+    assert not list(harvest.tmpdir.iterdir())
+
+
+def test_two_processes_saving_the_same_user_at_once_leave_one_consistent_entry(
+    harvest: HarvestRunner, site: DevSite
+) -> None:
+    procs = [
+        harvest.popen(
+            "login",
+            "--user",
+            "alice",
+            "--site",
+            site.url,
+            "--password-stdin",
+            input=f"{ALICE_PASSWORD}\n",
+        )
+        for _ in range(2)
+    ]
+    for proc in procs:
+        proc.wait(120)
+        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    secret = keyring.get_password(f"harvester:session:{site.url}", "alice")
+    assert secret is not None and works(site, secret)
+    status = harvest("status", "--json")
+    rows = [r for r in json.loads(status.out) if r["user"] == "alice"]
+    assert len(rows) == 1  # one index entry, matching the one keyring entry
+    assert rows[0]["cookie_name"] == json.loads(secret)["cookie_name"]
