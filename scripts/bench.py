@@ -25,6 +25,7 @@ from playwright.async_api import Browser
 
 from harvester.browser import login_with_password, run_with_browser
 from harvester.client import TotaraClient
+from harvester.config import SiteProfile
 from harvester.devsite import DevSite
 from harvester.refresh import Target, default_concurrency, refresh_sessions
 from harvester.session import Session
@@ -64,12 +65,13 @@ def raw_http_login(site: DevSite, http: httpx.Client) -> None:
 
 def warm_logins(site: DevSite, runs: int) -> float:
     """Median of logins in one already-open browser (the first one warms it up)."""
+    profile = SiteProfile(site.url)
 
     async def work(browser: Browser) -> float:
         times = []
         for _ in range(runs + 1):
             start = time.perf_counter()
-            await login_with_password(browser, site.url, "alice", PASSWORD, timeout=30)
+            await login_with_password(browser, profile, "alice", PASSWORD, timeout=30)
             times.append(time.perf_counter() - start)
         return statistics.median(times[1:])
 
