@@ -607,7 +607,8 @@ def doctor(
     store = SessionStore()
     config_finding, config = checks.config_finding()
     options = BrowserOptions(path=browser_path, channel=channel, endpoint=browser_endpoint)
-    findings = [checks.keyring_finding(), checks.browser_finding(options), config_finding]
+    findings = [checks.keyring_finding(), checks.browser_finding(options, timeout)]
+    findings.append(config_finding)
     typer.echo(f"state dir: {store.state_path} (index of stored sessions: {store.index_file})")
     wwwroots = {p.wwwroot for p in config.sites.values()} | {e.wwwroot for e in store.entries()}
     findings += checks.site_findings([config.for_wwwroot(w) for w in sorted(wwwroots)], timeout)

@@ -53,17 +53,45 @@ def config_finding() -> tuple[Finding, Config]:
     )
 
 
-def browser_finding(options: BrowserOptions | None = None) -> Finding:
+def browser_finding(options: BrowserOptions | None = None, timeout: float = 10.0) -> Finding:
     from playwright.sync_api import sync_playwright
 
     from .browser import choose_browser
 
+    if options is not None and options.endpoint:
+        return _endpoint_finding(options.endpoint, timeout)
     try:
         with sync_playwright() as playwright:
             choice = choose_browser(playwright.chromium.executable_path, options)
     except HarvestError as exc:
         return Finding("browser", False, exc.message, exc.exit_code)
     return Finding("browser", True, choice.why)
+
+
+def _endpoint_finding(endpoint: str, timeout: float) -> Finding:
+    """A running browser: is something listening there (and, for CDP, which browser)?"""
+    import socket
+    from urllib.parse import urlsplit
+
+    from .browser import choose_browser, is_cdp_endpoint
+
+    why = choose_browser(None, BrowserOptions(endpoint=endpoint)).why
+    parts = urlsplit(endpoint)
+    default_port = 443 if parts.scheme in ("https", "wss") else 80
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or default_port), timeout):
+            pass
+    except OSError as exc:
+        return Finding("browser", False, f"{why}: not reachable ({exc.strerror or exc})", 1)
+    if is_cdp_endpoint(endpoint) and parts.scheme in ("http", "https"):
+        import httpx
+
+        try:
+            version = httpx.get(f"{endpoint.rstrip('/')}/json/version", timeout=timeout).json()
+            return Finding("browser", True, f"{why}, {version.get('Browser', 'unknown browser')}")
+        except (httpx.HTTPError, ValueError):
+            return Finding("browser", False, f"{why}: no DevTools answer at /json/version", 1)
+    return Finding("browser", True, f"{why}, listening")
 
 
 def site_findings(profiles: list[SiteProfile], timeout: float) -> list[Finding]:

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, TextIO
 
 from . import redact
 from .browser import capture_headed, login_with_password, run_with_browser
-from .config import BrowserOptions, SiteProfile
+from .config import BrowserOptions, SiteProfile, load_config
 from .errors import LoginRefused, UsageError
 from .session import Session
-from .site import check_reachable, normalize_wwwroot
+from .site import check_reachable
 from .store import SessionStore
 from .verify import verify_session
 
@@ -22,9 +22,7 @@ if TYPE_CHECKING:
     from playwright.async_api import Browser
 
 DEFAULT_TIMEOUT = 30.0
-
-
-DEFAULT_WAIT = 300.0
+DEFAULT_WAIT = 300.0  # seconds a --headed login waits for the person
 
 
 def login(
@@ -40,8 +38,8 @@ def login(
     notify: Callable[[str], None] | None = None,
     browser: BrowserOptions | None = None,
 ) -> Session:
-    """Log *user* in to *site* (a URL or a configured SiteProfile) through Chromium, verify,
-    store and return the session.
+    """Log *user* in to *site* (a URL or alias, resolved through the config file, or a
+    SiteProfile) through Chromium, verify, store and return the session.
 
     Unattended (the default), the password fills the site's form or the profile's configured
     steps in a headless browser. With *headed*, a visible window opens at the login page and a
@@ -49,7 +47,7 @@ def login(
     Nothing is written unless the whole login and its verification succeed, so a failed login
     never replaces a working stored session.
     """
-    profile = site if isinstance(site, SiteProfile) else SiteProfile(normalize_wwwroot(site))
+    profile = site if isinstance(site, SiteProfile) else load_config().resolve(site)
     if not user:
         raise UsageError("no user given: pass --user NAME")
     if not headed and not password:

@@ -199,7 +199,8 @@ def refresh_rows(sizes: list[int]) -> list[tuple[str, str, float, float, int]]:
         label = f"`refresh --all`, {size} expired user{'s' if size > 1 else ''}"
         base = "one browser per user"
         rows.append((f"{label}, one browser, concurrency 1", base, one_time, base_time, 1))
-        rows.append((f"{label}, one browser, concurrency {n_default}", base, n_time, base_time, 1))
+        default = f"default concurrency ({n_default})"
+        rows.append((f"{label}, one browser, {default}", base, n_time, base_time, 1))
         MEMORY.append((size, base_mem, one_mem, n_mem, n_default))
     return rows
 

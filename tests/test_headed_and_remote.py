@@ -204,7 +204,9 @@ def test_login_through_a_remote_browser_over_cdp_leaves_it_running(
     assert second.code == 0, second.err
     assert proc.poll() is None
     doctor = harvest("doctor", "--browser-endpoint", endpoint)
-    assert f"a running browser at {endpoint} (Chrome DevTools Protocol)" in doctor.out
+    assert f"a running browser at {endpoint} (Chrome DevTools Protocol), Chrome/" in doctor.out
+    gone = harvest("doctor", "--browser-endpoint", f"http://127.0.0.1:{free_port()}")
+    assert gone.code == 1 and "browser: PROBLEM:" in gone.out and "not reachable" in gone.out
     # each login had its own context and closed it: only the browser's own default is left
     with sync_playwright() as playwright:
         browser = playwright.chromium.connect_over_cdp(endpoint)
