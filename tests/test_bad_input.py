@@ -24,7 +24,7 @@ import pytest
 from harvester.devsite import DevSite
 from harvester.testing.private_keyring import PrivateSecretService
 
-from .conftest import ALICE_PASSWORD, HarvestRunner, Result
+from .conftest import ALICE_PASSWORD, HarvestRunner, Result, free_port
 
 LANDING = (
     '<html><head><script>M.cfg = {"wwwroot":"%s","sesskey":"Abc123Def4"};</script></head>'
@@ -204,14 +204,6 @@ def cli(*args: str, input: str | None = None, **env: str) -> Callable[[World], R
         return world.harvest(*argv, input=input, **env)
 
     return run
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def with_config(text: str, *args: str) -> Callable[[World], Result]:

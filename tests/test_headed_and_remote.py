@@ -19,16 +19,10 @@ from playwright.sync_api import Page, sync_playwright
 
 from harvester.devsite import DevSite
 
-from .conftest import ALICE_PASSWORD, BROWSER_ARGS, HarvestRunner
+from .conftest import ALICE_PASSWORD, BROWSER_ARGS, HarvestRunner, free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for_port(port: int, seconds: float = 20) -> None:
