@@ -72,6 +72,23 @@ class HarvestRunner:
     env: dict[str, str]
     tmpdir: Path
 
+    @classmethod
+    def in_folder(cls, home: Path) -> HarvestRunner:
+        """State and config under *home*; a fresh short TMPDIR (remove it with .cleanup())."""
+        # Short on purpose: Chromium's profile socket must fit in a unix socket path.
+        tmpdir = Path(tempfile.mkdtemp(prefix="hvt-", dir="/tmp"))
+        env = {
+            **os.environ,
+            "XDG_STATE_HOME": str(home / "state"),
+            "TMPDIR": str(tmpdir),
+            "HARVEST_CONFIG": str(home / "config.toml"),
+        }
+        env.pop("HARVEST_SITE", None)
+        return cls(env, tmpdir)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
     def popen(self, *args: str, input: str | None = None, **env: str) -> subprocess.Popen[str]:
         """Start `harvest` without waiting; *input* is written to its stdin (else closed)."""
         proc = subprocess.Popen(
@@ -120,17 +137,9 @@ class HarvestRunner:
 
 @pytest.fixture
 def harvest(tmp_path: Path) -> Iterator[HarvestRunner]:
-    # Short on purpose: Chromium's profile socket must fit in a unix socket path.
-    tmpdir = Path(tempfile.mkdtemp(prefix="hvt-", dir="/tmp"))
-    env = {
-        **os.environ,
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "TMPDIR": str(tmpdir),
-        "HARVEST_CONFIG": str(tmp_path / "config.toml"),
-    }
-    env.pop("HARVEST_SITE", None)
-    yield HarvestRunner(env, tmpdir)
-    shutil.rmtree(tmpdir, ignore_errors=True)
+    runner = HarvestRunner.in_folder(tmp_path)
+    yield runner
+    runner.cleanup()
 
 
 @dataclass
@@ -148,18 +157,9 @@ class LoggedIn:
 @pytest.fixture(scope="module")
 def logged_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedIn]:
     """Module-wide, for tests that only read the session: one browser login per module."""
-    state = tmp_path_factory.mktemp("state")
-    tmpdir = Path(tempfile.mkdtemp(prefix="hvt-", dir="/tmp"))
-    env = {
-        **os.environ,
-        "XDG_STATE_HOME": str(state),
-        "TMPDIR": str(tmpdir),
-        "HARVEST_CONFIG": str(state / "config.toml"),
-    }
-    env.pop("HARVEST_SITE", None)
-    runner = HarvestRunner(env, tmpdir)
+    runner = HarvestRunner.in_folder(tmp_path_factory.mktemp("state"))
     with DevSite({"alice": ALICE_PASSWORD, "bob": BOB_PASSWORD}, cookie_suffix="abc") as site:
         result = runner.login(site.url)
         assert result.code == 0, result.err
         yield LoggedIn(site, runner)
-    shutil.rmtree(tmpdir, ignore_errors=True)
+    runner.cleanup()

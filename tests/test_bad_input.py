@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -125,16 +123,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     import trustme
 
     home = tmp_path_factory.mktemp("matrix")
-    tmpdir = Path(tempfile.mkdtemp(prefix="hvt-", dir="/tmp"))
     config = home / "config.toml"
-    env = {
-        **os.environ,
-        "XDG_STATE_HOME": str(home / "state"),
-        "TMPDIR": str(tmpdir),
-        "HARVEST_CONFIG": str(config),
-    }
-    env.pop("HARVEST_SITE", None)
-    runner = HarvestRunner(env, tmpdir)
+    runner = HarvestRunner.in_folder(home)
     ca = trustme.CA()
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(tls)
@@ -168,7 +158,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             server.stop()
         for fake in fakes.values():
             fake.stop()
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        runner.cleanup()
 
 
 @dataclass(frozen=True)
@@ -183,16 +173,8 @@ def login(
     site: str, user: str = "bob", password: str = "pw", *extra: str
 ) -> Callable[[World], Result]:
     def run(world: World) -> Result:
-        url = world.sites.get(site, site)
-        return world.harvest(
-            "login",
-            "--user",
-            user,
-            "--site",
-            url,
-            "--password-stdin",
-            *extra,
-            input=f"{password}\n",
+        return world.harvest.login(
+            world.sites.get(site, site), *extra, user=user, password=password
         )
 
     return run
