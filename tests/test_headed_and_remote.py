@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from harvester.devsite import DevSite
+from harvester.testing.private_keyring import stop_process
 
 from .conftest import ALICE_PASSWORD, BROWSER_ARGS, HarvestRunner, free_port
 
@@ -34,17 +35,6 @@ def wait_for_port(port: int, seconds: float = 20) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"nothing listened on {port} within {seconds} s")
-
-
-def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
-    """Stop exactly the process we started (and wait for it)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +54,7 @@ def display() -> Iterator[str]:
         number = pipe.readline().strip()
     assert number, "Xvfb did not report its display"
     yield f":{number}"
-    stop(proc)
+    stop_process(proc)
 
 
 @pytest.fixture
@@ -89,29 +79,41 @@ def person_page(port: int, prefix: str, seconds: float = 60) -> tuple[object, Pa
     raise AssertionError(f"no tab at {prefix}")
 
 
-def test_headed_sso_login_captures_the_session_the_person_made(
-    harvest: HarvestRunner, sso_site: DevSite, display: str
-) -> None:
+def headed_login(
+    harvest: HarvestRunner, site: DevSite, display: str, person: Callable[[Page], None]
+) -> tuple[int, str, str]:
+    """`harvest login --headed` with its window reachable over CDP; *person* acts in the tab
+    that shows the identity provider. Returns exit code, stdout, stderr."""
+    assert site.idp_url
     port = free_port()
     proc = harvest.popen(
-        "login", "--user", "alice", "--site", sso_site.url, "--headed", "--wait", "90",
+        "login", "--user", "alice", "--site", site.url, "--headed", "--wait", "90",
         DISPLAY=display,
         HARVEST_BROWSER_ARGS=f"{BROWSER_ARGS} --remote-debugging-port={port}",
     )  # fmt: skip
     try:
-        assert sso_site.idp_url
-        playwright, page = person_page(port, sso_site.idp_url)
-        try:  # the person: username, Next, password, Sign in, at the identity provider
-            page.fill("#idp-username", "alice")
-            page.click("#idp-next")
-            page.fill("#idp-password", ALICE_PASSWORD)
-            page.click("#idp-signin")
+        playwright, page = person_page(port, site.idp_url)
+        try:
+            person(page)
         finally:
             playwright.stop()  # type: ignore[attr-defined]
         out, err = proc.communicate(timeout=90)
     finally:
-        stop(proc)
-    assert proc.returncode == 0, err
+        stop_process(proc)
+    return proc.returncode, out, err
+
+
+def test_headed_sso_login_captures_the_session_the_person_made(
+    harvest: HarvestRunner, sso_site: DevSite, display: str
+) -> None:
+    def person(page: Page) -> None:  # username, Next, password, Sign in, at the provider
+        page.fill("#idp-username", "alice")
+        page.click("#idp-next")
+        page.fill("#idp-password", ALICE_PASSWORD)
+        page.click("#idp-signin")
+
+    code, out, err = headed_login(harvest, sso_site, display, person)
+    assert code == 0, err
     assert "Log in as alice in the browser window" in err  # told the person what to do
     assert "Logged in alice" in out and "TotaraSessionsso" in out
     answer = harvest("request", "core_user_own_profile", "--user", "alice", "--site", sso_site.url)
@@ -123,23 +125,8 @@ def test_headed_sso_login_captures_the_session_the_person_made(
 def test_closing_the_window_aborts_cleanly_and_stores_nothing(
     harvest: HarvestRunner, sso_site: DevSite, display: str
 ) -> None:
-    port = free_port()
-    proc = harvest.popen(
-        "login", "--user", "alice", "--site", sso_site.url, "--headed",
-        DISPLAY=display,
-        HARVEST_BROWSER_ARGS=f"{BROWSER_ARGS} --remote-debugging-port={port}",
-    )  # fmt: skip
-    try:
-        assert sso_site.idp_url
-        playwright, page = person_page(port, sso_site.idp_url)
-        try:
-            page.close()
-        finally:
-            playwright.stop()  # type: ignore[attr-defined]
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        stop(proc)
-    assert proc.returncode == 7, err
+    code, _out, err = headed_login(harvest, sso_site, display, lambda page: page.close())
+    assert code == 7, err
     assert "window was closed" in err
     assert keyring.get_password(f"harvester:session:{sso_site.url}", "alice") is None
     assert not list(harvest.tmpdir.iterdir())
@@ -241,4 +228,4 @@ def test_login_through_a_playwright_browser_server(
         assert result.code == 0, result.err
         assert server.poll() is None
     finally:
-        stop(server)
+        stop_process(server)

@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 SECRETS_BUS_NAME = "org.freedesktop.secrets"
 
@@ -104,7 +105,7 @@ class PrivateSecretService:
         """Stop gnome-keyring-daemon (by pid) and start it again on the same bus and store,
         as after a crash or a logout/login of the desktop session."""
         if self._keyring is not None:
-            _stop_process(self._keyring)
+            stop_process(self._keyring)
         self._start_keyring(self.env)
         self._wait_for_bus_name(self.env["DBUS_SESSION_BUS_ADDRESS"])
 
@@ -139,7 +140,7 @@ class PrivateSecretService:
         """Stop exactly the two daemons started here, and remove the temporary HOME."""
         for proc in (self._keyring, self._dbus):
             if proc is not None:
-                _stop_process(proc)
+                stop_process(proc)
         if self._dbus is not None and self._dbus.stdout is not None:
             self._dbus.stdout.close()
         self._keyring = self._dbus = None
@@ -159,7 +160,8 @@ class PrivateSecretService:
         self.stop()
 
 
-def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Stop exactly this process (and wait for it): SIGCONT, SIGTERM, then SIGKILL after 5 s."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
