@@ -1,8 +1,24 @@
 """harvester: log in to Totara through a real browser and hand the session to scripts.
 
 Public API (imports are lazy so that `harvest env` stays fast):
-    Session, SessionStore, TotaraClient, login, errors (HarvestError and its subclasses),
+    Session, SessionStore, TotaraClient, login (PasswordSource), errors (HarvestError and its
+    subclasses),
     SiteProfile, BrowserOptions, LoginStep, load_config (site configuration).
+
+A map of the package, in the order a session flows through it. `config.py` knows the sites
+(aliases, cookie names, login steps, browser; `config_file.py` edits the file) and `targets.py`
+turns --site/--user into a site and a user. `login_flow.py` logs a user in: `browser/` starts a
+browser (`launch.py`) in a private folder (`processes.py`) on its own event loop (`runner.py`) and
+drives Totara's pages (`login_pages.py`); `verify.py` proves the captured pair outside the browser;
+both decide "is this a logged-in page" through `login_state.py`. The result is a `Session`
+(`session.py`), kept by `store.py` in the OS keyring (`keyring_access.py`, every call with a
+deadline) plus a non-secret index. It is handed out by `export.py` (env, exec), `request.py` and
+`client.py` (ajax.php, over `site_http.py`, the one home of HTTP rules; `wwwroot.py` names
+sites and their URLs); `status.py` and `logout.py` look at and end sessions; `refresh.py` renews
+dead ones (many users, one browser) and `schedule.py` runs it periodically. `errors.py` is the
+one error tree with the exit codes; `redact.py` masks secrets in anything printed. `cli/` only
+parses and prints; `devsite/` is the bundled Totara-compatible site. Contract and protocol
+facts: docs/.
 """
 
 from __future__ import annotations
@@ -28,7 +44,7 @@ if TYPE_CHECKING:
         SiteUnreachable,
         UsageError,
     )
-    from .login_flow import login
+    from .login_flow import PasswordSource, login
     from .session import Session
     from .store import SessionStore
 
@@ -45,6 +61,7 @@ _LAZY = {
     "Session": "session",
     "SessionStore": "store",
     "login": "login_flow",
+    "PasswordSource": "login_flow",
     "HarvestError": "errors",
     "UsageError": "errors",
     "LoginRefused": "errors",
@@ -66,6 +83,7 @@ __all__ = [
     "LoginRefused",
     "LoginStep",
     "NoSession",
+    "PasswordSource",
     "Session",
     "SessionExpired",
     "SessionStore",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -21,12 +20,11 @@ from .errors import (
     InvalidSesskey,
     NoSession,
     SessionExpired,
-    SiteMaintenance,
-    SiteUnreachable,
     UsageError,
 )
 from .session import Session
-from .site import ajax_url, normalize_wwwroot
+from .site_http import credential_client, maintenance, transport_errors
+from .wwwroot import ajax_url, normalize_wwwroot
 
 if TYPE_CHECKING:
     import httpx
@@ -75,13 +73,7 @@ class TotaraClient:
         from .store import SessionStore
 
         wwwroot = normalize_wwwroot(wwwroot)
-        session = (store or SessionStore()).load(wwwroot, user)
-        if session is None:
-            raise NoSession(
-                f"no stored session for {user} at {wwwroot}: "
-                f"run harvest login --user {user} --site {wwwroot}"
-            )
-        return cls(wwwroot, session, **options)
+        return cls(wwwroot, (store or SessionStore()).require(wwwroot, user), **options)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> TotaraClient:
@@ -166,8 +158,6 @@ class TotaraClient:
         return [answer]
 
     def _post(self, body: Any, nosession: bool) -> Any:
-        import httpx
-
         headers = {"Accept": "application/json"}
         if not nosession:
             if self.session is None:
@@ -177,19 +167,11 @@ class TotaraClient:
                 )
             headers["Cookie"] = self.session.cookie_header
             headers["X-Totara-Sesskey"] = self.session.sesskey
-        try:
+        with transport_errors(self.wwwroot, self.timeout):
             response = self._http.post(ajax_url(self.wwwroot), json=body, headers=headers)
-        except httpx.TimeoutException:
-            raise SiteUnreachable(
-                f"{self.wwwroot} did not answer within {self.timeout:g} s (--timeout)"
-            ) from None
-        except httpx.TransportError as exc:
-            raise SiteUnreachable(f"cannot reach {self.wwwroot}: {type(exc).__name__}") from None
-        if response.status_code == 503:
-            retry = response.headers.get("retry-after", "")
-            seconds = int(retry) if retry.isdigit() else None
-            hint = f"; retry after {seconds} s" if seconds is not None else ""
-            raise SiteMaintenance(f"{self.wwwroot} is in maintenance (HTTP 503){hint}", seconds)
+        down = maintenance(response.status_code, response.headers, self.wwwroot)
+        if down is not None:
+            raise down
         if response.is_redirect:
             raise HarvestError(
                 f"{ajax_url(self.wwwroot)} redirected (HTTP {response.status_code}); not "
@@ -212,16 +194,6 @@ class TotaraClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def credential_client(timeout: float, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """The HTTP client for every request that carries a session: it follows no redirect (the
-    cookie never travels to another origin) and keeps no cookie the site sets (a fresh
-    anonymous cookie after expiry must never mix with ours). Safe to share between threads."""
-    import httpx
-
-    jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.Client(timeout=timeout, follow_redirects=False, cookies=jar, transport=transport)
 
 
 def _category(answer: Any) -> str | None:
@@ -247,6 +219,7 @@ def data_of(answer: Any, operation: str) -> dict[str, Any]:
                 "logged out: run harvest login again",
                 category=category,
                 operation=operation,
+                site_message=message,
             )
         if category == "require_refresh":
             raise InvalidSesskey(
@@ -254,11 +227,13 @@ def data_of(answer: Any, operation: str) -> dict[str, Any]:
                 "cookie: run harvest login again",
                 category=category,
                 operation=operation,
+                site_message=message,
             )
         raise GraphQLError(
             f"{operation}: {message} ({category or 'no category'})",
             category=category,
             operation=operation,
+            site_message=message,
         )
     data = answer.get("data")
     if not isinstance(data, dict):

@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .site import DEFAULT_COOKIE_PREFIX, login_url, normalize_wwwroot
+from .wwwroot import login_url, normalize_wwwroot
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
+DEFAULT_COOKIE_PREFIX = "TotaraSession"
 ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 STEP_ACTIONS = ("click", "fill", "press", "wait_for", "wait_for_url")
 PLACEHOLDERS = ("{username}", "{password}")
@@ -45,7 +46,7 @@ PLACEHOLDERS = ("{username}", "{password}")
 
 @dataclass(frozen=True)
 class BrowserOptions:
-    """Which browser runs the logins. Empty fields: choose automatically (browser.py)."""
+    """Which browser runs the logins. Empty fields: choose automatically (browser/launch.py)."""
 
     path: str = ""  # an executable: Chromium, Chrome, Edge
     channel: str = ""  # Playwright's channel: chrome, chrome-beta, msedge, chromium
@@ -173,6 +174,21 @@ class Config:
                 )
             return profile
         return self.for_wwwroot(normalize_wwwroot(site))
+
+    def site_rows(self) -> list[dict[str, str | bool]]:
+        """One row per configured site, for `harvest site list` (never a secret)."""
+        return [
+            {
+                "alias": alias,
+                "url": p.wwwroot,
+                "default": alias == self.default_site,
+                "cookie": p.cookie_label,
+                "login": "steps" if p.steps else "form",
+                "default_user": p.default_user,
+                "browser": p.browser.source() or "automatic",
+            }
+            for alias, p in sorted(self.sites.items())
+        ]
 
     def for_wwwroot(self, wwwroot: str) -> SiteProfile:
         """The configured profile of this site, or the stock defaults."""
@@ -327,78 +343,3 @@ def parse_step(text: str) -> LoginStep:
             raise UsageError(f"bad --step {text!r}: {action} needs {action}:SELECTOR:VALUE")
         return LoginStep(action, selector, value)
     return LoginStep(action, rest)
-
-
-def add_site(
-    alias: str, settings: dict[str, Any], *, make_default: bool = False, path: Path | None = None
-) -> Path:
-    """Add or replace [sites.ALIAS]; keeps the rest of the file (comments included)."""
-    import tomlkit
-
-    path = path or config_path()
-    if not ALIAS.match(alias):
-        raise UsageError(f"bad alias {alias!r}: letters, digits, '.', '_' and '-'")
-    load_config(path)  # refuse to edit a file that does not parse
-    document = _read_document(path)
-    sites = document.setdefault("sites", tomlkit.table(is_super_table=True))
-    table = tomlkit.table()
-    for key, value in settings.items():
-        if value in ("", [], ()):
-            continue
-        if key == "steps":
-            steps = tomlkit.array()
-            steps.multiline(True)
-            for step in value:
-                entry = tomlkit.inline_table()
-                entry[step.action] = step.selector
-                if step.value:
-                    entry["value"] = step.value
-                steps.append(entry)
-            table[key] = steps
-        else:
-            table[key] = list(value) if isinstance(value, tuple) else value
-    sites[alias] = table
-    if make_default:
-        document["default_site"] = alias
-    text = tomlkit.dumps(document)
-    _write(path, text)
-    load_config(path)  # what we wrote must read back
-    return path
-
-
-def remove_site(alias: str, path: Path | None = None) -> Path:
-    path = path or config_path()
-    config = load_config(path)
-    if alias not in config.sites:
-        raise UsageError(f"no site alias {alias!r} in {path}")
-    document = _read_document(path)
-    del document["sites"][alias]
-    if document.get("default_site") == alias:
-        del document["default_site"]
-    _write(path, _dumps(document))
-    return path
-
-
-def _dumps(document: Any) -> str:
-    import tomlkit
-
-    return tomlkit.dumps(document)
-
-
-def _read_document(path: Path) -> Any:
-    import tomlkit
-
-    try:
-        return tomlkit.parse(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        document = tomlkit.document()
-        document.add(tomlkit.comment("harvester site configuration (harvest site add|list|remove)"))
-        return document
-
-
-def _write(path: Path, text: str) -> None:
-    """Atomically, so a crash never leaves half a config."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)

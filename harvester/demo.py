@@ -16,8 +16,8 @@ from .errors import NoSession, SessionExpired
 from .export import variables
 from .keyring_access import backend_name
 from .login_flow import login
+from .logout import logout
 from .refresh import refresh_hook
-from .sessions import logout
 from .store import SESSION_SERVICE, SessionStore
 
 DEMO_USER = "alice"

@@ -6,15 +6,49 @@ import os
 from dataclasses import dataclass
 
 from .config import BrowserOptions, Config, SiteProfile
-from .errors import HarvestError
+from .errors import BrowserUnavailable, HarvestError, LoginFlowError, SiteUnreachable
+from .store import SessionStore
 
 
 @dataclass(frozen=True)
 class Finding:
+    """One line of the report; a problem carries the exit code of the error class it is."""
+
     topic: str
     ok: bool
     detail: str
     exit_code: int = 0
+
+    @classmethod
+    def problem(cls, topic: str, error: HarvestError) -> Finding:
+        return cls(topic, False, error.message, error.exit_code)
+
+    @property
+    def line(self) -> str:
+        return f"{self.topic}: {'ok' if self.ok else 'PROBLEM'}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    state_line: str
+    findings: list[Finding]
+
+    @property
+    def exit_code(self) -> int:
+        """The first problem's exit code, or 0."""
+        return next((f.exit_code for f in self.findings if not f.ok), 0)
+
+
+def run_doctor(options: BrowserOptions | None = None, timeout: float = 10.0) -> DoctorReport:
+    """`harvest doctor`: the keyring, browser, config and state in use and why, and a live look
+    at every configured site and every site with a stored session."""
+    store = SessionStore()
+    found_config, config = config_finding()
+    findings = [keyring_finding(), browser_finding(options, timeout), found_config]
+    wwwroots = {p.wwwroot for p in config.sites.values()} | {e.wwwroot for e in store.entries()}
+    findings += site_findings([config.for_wwwroot(w) for w in sorted(wwwroots)], timeout)
+    state = f"state dir: {store.state_path} (index of stored sessions: {store.index_file})"
+    return DoctorReport(state, findings)
 
 
 def keyring_finding() -> Finding:
@@ -23,7 +57,7 @@ def keyring_finding() -> Finding:
     try:
         name = keyring_access.backend_name()
     except HarvestError as exc:
-        return Finding("keyring", False, exc.message, exc.exit_code)
+        return Finding.problem("keyring", exc)
     if os.environ.get("PYTHON_KEYRING_BACKEND"):
         why = "chosen by PYTHON_KEYRING_BACKEND"
     elif keyring_access.chosen_explicitly():
@@ -43,7 +77,7 @@ def config_finding() -> tuple[Finding, Config]:
     try:
         config = load_config(path)
     except HarvestError as exc:
-        return Finding("config", False, exc.message, exc.exit_code), Config(path)
+        return Finding.problem("config", exc), Config(path)
     if not config.exists:
         return Finding("config", True, f"{path} (from {why}; not created yet)"), config
     default = f", default {config.default_site}" if config.default_site else ""
@@ -56,7 +90,7 @@ def config_finding() -> tuple[Finding, Config]:
 def browser_finding(options: BrowserOptions | None = None, timeout: float = 10.0) -> Finding:
     from playwright.sync_api import sync_playwright
 
-    from .browser import choose_browser
+    from .browser.launch import choose_browser
 
     if options is not None and options.endpoint:
         return _endpoint_finding(options.endpoint, timeout)
@@ -64,25 +98,25 @@ def browser_finding(options: BrowserOptions | None = None, timeout: float = 10.0
         with sync_playwright() as playwright:
             choice = choose_browser(playwright.chromium.executable_path, options)
     except HarvestError as exc:
-        return Finding("browser", False, exc.message, exc.exit_code)
+        return Finding.problem("browser", exc)
     return Finding("browser", True, choice.why)
 
 
 def _endpoint_finding(endpoint: str, timeout: float) -> Finding:
     """A running browser: is something listening there (and, for CDP, which browser)?"""
-    import socket
     from urllib.parse import urlsplit
 
-    from .browser import choose_browser, is_cdp_endpoint
+    from .browser.launch import choose_browser, is_cdp_endpoint
+    from .site_http import default_port, tcp_probe
 
     why = choose_browser(None, BrowserOptions(endpoint=endpoint)).why
     parts = urlsplit(endpoint)
-    default_port = 443 if parts.scheme in ("https", "wss") else 80
     try:
-        with socket.create_connection((parts.hostname or "", parts.port or default_port), timeout):
-            pass
-    except OSError as exc:
-        return Finding("browser", False, f"{why}: not reachable ({exc.strerror or exc})", 1)
+        tcp_probe(parts.hostname or "", parts.port or default_port(parts.scheme), timeout, endpoint)
+    except SiteUnreachable as exc:
+        return Finding.problem(
+            "browser", BrowserUnavailable(f"{why}: not reachable ({exc.message})")
+        )
     if is_cdp_endpoint(endpoint) and parts.scheme in ("http", "https"):
         import httpx
 
@@ -90,7 +124,8 @@ def _endpoint_finding(endpoint: str, timeout: float) -> Finding:
             version = httpx.get(f"{endpoint.rstrip('/')}/json/version", timeout=timeout).json()
             return Finding("browser", True, f"{why}, {version.get('Browser', 'unknown browser')}")
         except (httpx.HTTPError, ValueError):
-            return Finding("browser", False, f"{why}: no DevTools answer at /json/version", 1)
+            error = BrowserUnavailable(f"{why}: no DevTools answer at /json/version")
+            return Finding.problem("browser", error)
     return Finding("browser", True, f"{why}, listening")
 
 
@@ -98,19 +133,21 @@ def site_findings(profiles: list[SiteProfile], timeout: float) -> list[Finding]:
     """A live look at each site's login page (plain HTTP, no browser)."""
     import httpx
 
+    from .site_http import maintenance, transport_errors
+
     findings = []
     with httpx.Client(timeout=timeout, follow_redirects=True) as http:
         for profile in profiles:
             topic = f"{profile.alias} ({profile.wwwroot})" if profile.alias else profile.wwwroot
             try:
-                page = http.get(profile.login_page)
-            except httpx.HTTPError as exc:
-                findings.append(Finding(topic, False, f"unreachable: {type(exc).__name__}", 5))
+                with transport_errors(profile.wwwroot, timeout):
+                    page = http.get(profile.login_page)
+            except SiteUnreachable as exc:
+                findings.append(Finding.problem(topic, exc))
                 continue
-            if page.status_code == 503:
-                retry = page.headers.get("retry-after")
-                note = f"; retry after {retry} s" if retry else ""
-                findings.append(Finding(topic, False, f"HTTP 503, maintenance{note}", 5))
+            down = maintenance(page.status_code, page.headers, profile.login_page)
+            if down is not None:
+                findings.append(Finding.problem(topic, down))
                 continue
             if not str(page.url).startswith(profile.wwwroot):
                 where = f"{page.url.scheme}://{page.url.host}:{page.url.port}"
@@ -122,9 +159,8 @@ def site_findings(profiles: list[SiteProfile], timeout: float) -> list[Finding]:
             if page.status_code == 200 and form:
                 findings.append(Finding(topic, True, "login page with the login form"))
             else:
-                findings.append(
-                    Finding(topic, False, f"HTTP {page.status_code}, no Totara login form", 7)
-                )
+                error = LoginFlowError(f"HTTP {page.status_code}, no Totara login form")
+                findings.append(Finding.problem(topic, error))
     return findings
 
 

@@ -1,6 +1,7 @@
 """One error tree for harvester; each class carries the exit code the CLI uses.
 
-Messages are one line, say what went wrong and what to do next, and never hold a secret.
+Messages are one line, say what went wrong and what to do next, and never hold a secret. The
+exit codes are part of the contract (docs/contract.md): nothing else in harvester picks one.
 """
 
 from __future__ import annotations
@@ -64,14 +65,24 @@ class BrowserUnavailable(HarvestError):
 
 
 class GraphQLError(HarvestError):
-    """The site answered an operation with a GraphQL error (exit 8 unless a subclass says)."""
+    """The site answered an operation with a GraphQL error (exit 8 unless a subclass says).
+
+    `site_message` is the site's own message; `category` its `extensions.category`."""
 
     exit_code = 8
 
-    def __init__(self, message: str, *, category: str | None, operation: str | None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        category: str | None,
+        operation: str | None,
+        site_message: str = "",
+    ) -> None:
         super().__init__(message)
         self.category = category
         self.operation = operation
+        self.site_message = site_message
 
 
 class SessionExpired(GraphQLError):
@@ -92,3 +103,28 @@ class SiteMaintenance(SiteUnreachable):
     def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class CommandNotFound(UsageError):
+    """`harvest exec`: the command does not exist (exit 127, as a shell says it)."""
+
+    exit_code = 127
+
+
+class CommandNotExecutable(UsageError):
+    """`harvest exec`: the command exists but cannot be run (exit 126, as a shell says it)."""
+
+    exit_code = 126
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's text (at most *limit* characters), or its type's name:
+    what a one-line error may quote of a third party's message."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
+def one_line(text: object, limit: int = 200) -> str:
+    """*text* with its white space folded to single spaces, at most *limit* characters: a page's
+    or a library's message, fit to quote in a one-line error."""
+    return " ".join(str(text).split())[:limit]

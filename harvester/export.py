@@ -10,8 +10,9 @@ import os
 import re
 from collections.abc import Callable, Mapping
 
-from .errors import UsageError
+from .errors import CommandNotExecutable, CommandNotFound, UsageError
 from .session import Session
+from .store import SessionStore
 
 VARIABLES = (
     "TOTARA_WWWROOT",
@@ -21,10 +22,11 @@ VARIABLES = (
     "TOTARA_SESSKEY",
 )
 NESTED_MARKER = "HARVEST_EXEC"
+FORMATS = ("sh", "fish", "powershell", "dotenv", "json")
 
 
 def variables(session: Session) -> dict[str, str]:
-    """The five variables of design.md, in a fixed order."""
+    """The five variables of docs/contract.md, in a fixed order."""
     return {
         "TOTARA_WWWROOT": session.wwwroot,
         "TOTARA_COOKIE": session.cookie_header,
@@ -71,8 +73,14 @@ def dotenv_value(value: str) -> tuple[str, bool]:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'", False
 
 
-def render(session: Session, fmt: str, warn: Callable[[str], None] | None = None) -> str:
+def check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}: use {', '.join(FORMATS)}")
+
+
+def format_variables(session: Session, fmt: str, warn: Callable[[str], None] | None = None) -> str:
     """The session's variables as text for *fmt*: sh, fish, powershell, dotenv or json."""
+    check_format(fmt)
     values = variables(session)
     for value in values.values():
         _check(value)
@@ -94,8 +102,6 @@ def render(session: Session, fmt: str, warn: Callable[[str], None] | None = None
                     "python-dotenv reads this file exactly"
                 )
             lines.append(f"{name}={text}")
-        else:
-            raise UsageError(f"unknown format {fmt!r}: use sh, fish, powershell, dotenv or json")
     return "\n".join(lines) + "\n"
 
 
@@ -121,25 +127,49 @@ def refuse_nested() -> None:
         )
 
 
-def exec_with(session: Session, argv: list[str]) -> None:
-    """Replace this process with *argv* (no shell in between) running with the variables.
+def env_text(
+    site: str,
+    user: str,
+    fmt: str = "sh",
+    *,
+    store: SessionStore | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> str:
+    """`harvest env`: the stored session of *user* on *site* as variables in *fmt*."""
+    from . import redact
+    from .targets import resolve_target
 
-    Its exit code is the process's own, and signals reach it directly (it *is* the process).
-    """
+    check_format(fmt)  # before the keyring is asked
+    store = store or SessionStore()
+    profile, user = resolve_target(site, user, store)
+    session = store.require(profile.wwwroot, user)
+    redact.register(session.cookie_value, session.sesskey)
+    return format_variables(session, fmt, warn)
+
+
+def exec_session(
+    site: str, user: str, argv: list[str], *, store: SessionStore | None = None
+) -> None:
+    """`harvest exec`: replace this process with *argv* running with the stored session's
+    variables (no shell in between). Its exit code is the process's own, and signals reach it
+    directly (it *is* the process). Returns only by raising."""
     import shutil
     import sys
 
+    from .targets import resolve_target
+
+    refuse_nested()
+    store = store or SessionStore()
+    profile, user = resolve_target(site, user, store)
+    session = store.require(profile.wwwroot, user)
     if not argv:
         raise UsageError("no command given: harvest exec --user U -- COMMAND [ARGS...]")
-    refuse_nested()
     env = child_environment(session)
     program = argv[0] if os.sep in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
     if program is None or not os.path.exists(program):
-        print(f"harvest: error: command not found: {argv[0]}", file=sys.stderr)
-        raise SystemExit(127)
+        raise CommandNotFound(f"command not found: {argv[0]}")
     if not os.access(program, os.X_OK):
-        print(f"harvest: error: not executable: {argv[0]}", file=sys.stderr)
-        raise SystemExit(126)
+        raise CommandNotExecutable(f"not executable: {argv[0]}")
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(program, argv, env)

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .errors import KeyringUnavailable, UsageError
+from .errors import KeyringUnavailable, UsageError, one_line
 
 T = TypeVar("T")
 
@@ -80,7 +80,7 @@ def _translate(exc: BaseException, what: str) -> BaseException:
             "(on a headless server: gnome-keyring-daemon --unlock) and try again"
         )
     # Keyring and D-Bus messages name services and paths, never the secret itself.
-    detail = " ".join(str(exc).split())[:200]
+    detail = one_line(exc)
     return KeyringUnavailable(f"the keyring failed while {what}: {type(exc).__name__}: {detail}")
 
 

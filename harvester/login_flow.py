@@ -1,4 +1,8 @@
-"""The login flow: browser → captured session → verified → stored. No printing here."""
+"""The login flow: password → browser → captured session → verified → stored. No printing.
+
+`login` is `harvest login` as a library function: it resolves the site and user, finds the
+password (PasswordSource: stdin, the saved one, a prompt), logs in, verifies and stores.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,18 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from . import redact
-from .browser import capture_headed, login_with_password, run_with_browser
-from .config import BrowserOptions, SiteProfile, load_config
+from .browser.login_pages import capture_headed, login_with_password
+from .browser.runner import run_with_browser
+from .config import BrowserOptions, SiteProfile
 from .errors import LoginRefused, UsageError
 from .session import Session
-from .site import check_reachable
+from .site_http import check_reachable
 from .store import SessionStore
+from .targets import resolve_target
 from .verify import verify_session
 
 if TYPE_CHECKING:
@@ -25,10 +32,20 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_WAIT = 300.0  # seconds a --headed login waits for the person
 
 
+@dataclass(frozen=True)
+class PasswordSource:
+    """Where an unattended login's password comes from, in this order: one line of *stdin*
+    (--password-stdin), else a password saved with --save-password, else *prompt* (a hidden
+    prompt at a terminal; None where there is no terminal to ask at)."""
+
+    stdin: TextIO | None = None
+    prompt: Callable[[str], str] | None = None
+
+
 def login(
     site: str | SiteProfile,
     user: str,
-    password: str | None,
+    password: str | PasswordSource | None,
     *,
     store: SessionStore | None = None,
     save_password: bool = False,
@@ -39,7 +56,9 @@ def login(
     browser: BrowserOptions | None = None,
 ) -> Session:
     """Log *user* in to *site* (a URL or alias, resolved through the config file, or a
-    SiteProfile) through Chromium, verify, store and return the session.
+    SiteProfile) through Chromium, verify, store and return the session. This is
+    `harvest login`: *user* may be empty when the site has a default_user, and *password* a
+    PasswordSource that says where to find it.
 
     Unattended (the default), the password fills the site's form or the profile's configured
     steps in a headless browser. With *headed*, a visible window opens at the login page and a
@@ -47,16 +66,22 @@ def login(
     Nothing is written unless the whole login and its verification succeed, so a failed login
     never replaces a working stored session.
     """
-    profile = site if isinstance(site, SiteProfile) else load_config().resolve(site)
-    if not user:
-        raise UsageError("no user given: pass --user NAME")
+    store = store or SessionStore()
+    if isinstance(site, SiteProfile):
+        profile, user = site, user or site.default_user
+        if not user:
+            raise UsageError("no user given: pass --user NAME")
+    else:
+        profile, user = resolve_target(site, user, store, for_login=True)
+    saved = False
+    if isinstance(password, PasswordSource):
+        password, saved = _password(password, store, profile.wwwroot, user, headed=headed)
     if not headed and not password:
         raise UsageError("the password is empty")
     if headed and save_password and not password:
         raise UsageError("--save-password needs the password: a --headed login never sees it")
     if password:
         redact.register(password)
-    store = store or SessionStore()
     store.check_available()  # fail before a browser starts, not after a login
     check_reachable(profile.wwwroot, timeout)
     options = profile.browser.merged(browser or BrowserOptions())
@@ -73,7 +98,15 @@ def login(
             notify=notify or (lambda _message: None),
         )
 
-    session = run_with_browser(work, timeout, options, headless=not headed)
+    try:
+        session = run_with_browser(work, timeout, options, headless=not headed)
+    except LoginRefused as exc:
+        if not saved:
+            raise
+        raise LoginRefused(
+            f"{exc.message}; the saved password was used: replace it with "
+            f"harvest login --user {user} --password-stdin --save-password"
+        ) from None
     store.save(session)
     if save_password and password:
         store.save_password(profile.wwwroot, user, password)
@@ -114,11 +147,23 @@ async def sign_in(
     return await asyncio.to_thread(verify_session, session, captured.landing_url, timeout, http)
 
 
-def saved_password_refused(exc: LoginRefused, user: str) -> LoginRefused:
-    return LoginRefused(
-        f"{exc.message}; the saved password was used: replace it with "
-        f"harvest login --user {user} --password-stdin --save-password"
-    )
+def _password(
+    source: PasswordSource, store: SessionStore, wwwroot: str, user: str, *, headed: bool
+) -> tuple[str | None, bool]:
+    """(password, whether it is the saved one). A --headed login needs none."""
+    if source.stdin is not None:
+        return read_password_line(source.stdin), False
+    if headed:
+        return None, False
+    saved = store.load_password(wwwroot, user)
+    if saved:
+        return saved, True
+    if source.prompt is None:
+        raise UsageError("no password: pass --password-stdin and write it to standard input")
+    password = source.prompt(f"Password for {user} at {wwwroot}: ")
+    if not password:
+        raise UsageError("the password is empty")
+    return password, False
 
 
 def read_password_line(stream: TextIO | None = None) -> str:

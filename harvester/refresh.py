@@ -12,20 +12,20 @@ import asyncio
 import logging
 import os
 import random
-import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .browser import LazyBrowser, run_with_lazy_browser
-from .client import credential_client
+from .browser.runner import LazyBrowser, run_with_lazy_browser
 from .config import BrowserOptions, Config, load_config
-from .errors import HarvestError, NoSession, SiteUnreachable, UsageError
+from .errors import HarvestError, NoSession, SiteUnreachable, UsageError, first_line
 from .login_flow import sign_in
 from .redact import redact
 from .session import Session
+from .site_http import credential_client
 from .store import SessionStore
+from .targets import Target
 from .verify import check_session
 
 if TYPE_CHECKING:
@@ -41,24 +41,33 @@ def default_concurrency() -> int:
     return max(1, min(8, (os.cpu_count() or 1) // 2))
 
 
-@dataclass(frozen=True)
-class Target:
-    wwwroot: str
-    user: str
-
-
 @dataclass
 class RefreshResult:
+    """What became of one session in a round. A failure keeps its typed error."""
+
     wwwroot: str
     user: str
     outcome: str  # alive, refreshed or failed
     detail: str
-    exit_code: int = 0
     session: Session | None = field(default=None, repr=False)
+    error: HarvestError | None = None
 
     @property
     def ok(self) -> bool:
         return self.outcome != FAILED
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.error is None else self.error.exit_code
+
+
+def round_exit_code(results: Sequence[RefreshResult]) -> int:
+    """0 when every session is alive at the end; else the failures' exit code (1 when they
+    differ)."""
+    codes = {r.exit_code for r in results if not r.ok}
+    if not codes:
+        return 0
+    return codes.pop() if len(codes) == 1 else 1
 
 
 def refresh_sessions(
@@ -91,7 +100,9 @@ def refresh_sessions(
         with credential_client(timeout) as http:  # one connection pool for every check
 
             async def one(target: Target) -> RefreshResult:
-                result = await _refresh_one(store, config, target, browsers, slots, http, timeout)
+                result = await _refresh_one(
+                    store, config, target, browsers, slots, http, timeout, relogin=relogin
+                )
                 if on_result is not None:
                     on_result(result)
                 return result
@@ -109,12 +120,13 @@ async def _refresh_one(
     slots: asyncio.Semaphore,
     http: httpx.Client,
     timeout: float,
-    relogin: bool = True,
+    *,
+    relogin: bool,
 ) -> RefreshResult:
     wwwroot, user = target.wwwroot, target.user
 
     def failed(exc: HarvestError) -> RefreshResult:
-        return RefreshResult(wwwroot, user, FAILED, exc.message, exc.exit_code)
+        return RefreshResult(wwwroot, user, FAILED, exc.message, error=exc)
 
     from filelock import Timeout
 
@@ -135,7 +147,7 @@ async def _refresh_one(
             if check.valid:  # the check itself is a request: it also keeps the session alive
                 verified = session.verified()
                 await asyncio.to_thread(store.save, verified)
-                return RefreshResult(wwwroot, user, ALIVE, "still logged in", 0, verified)
+                return RefreshResult(wwwroot, user, ALIVE, "still logged in", verified)
             why = check.reason
         else:
             why = "no stored session"
@@ -152,13 +164,11 @@ async def _refresh_one(
             profile = config.for_wwwroot(wwwroot)
             fresh = await sign_in(browser, profile, user, password, timeout=timeout, http=http)
         await asyncio.to_thread(store.save, fresh)
-        return RefreshResult(wwwroot, user, REFRESHED, f"logged in again ({why})", 0, fresh)
+        return RefreshResult(wwwroot, user, REFRESHED, f"logged in again ({why})", fresh)
     except HarvestError as exc:
         return failed(exc)
     except Exception as exc:  # one user's surprise must not take the others down
-        text = str(exc).strip().splitlines()
-        detail = redact(f"unexpected {type(exc).__name__}: {text[0] if text else ''}")
-        return RefreshResult(wwwroot, user, FAILED, detail, 1)
+        return failed(HarvestError(redact(f"unexpected {type(exc).__name__}: {first_line(exc)}")))
     finally:
         lock.release()
 
@@ -195,9 +205,7 @@ def _refresh_single(
         relogin=relogin,
     )
     if result.session is None:
-        error = HarvestError(result.detail)
-        error.exit_code = result.exit_code
-        raise error
+        raise result.error or HarvestError(result.detail)
     return result
 
 
@@ -225,19 +233,7 @@ def refresh_hook(store: SessionStore, timeout: float = 30.0) -> Callable[[Sessio
     return renew
 
 
-# -- --every -----------------------------------------------------------------------------------
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(text: str) -> float:
-    """'90', '90s', '15m', '2h', '1d' → seconds."""
-    found = _DURATION.match(text)
-    if not found or float(found.group(1)) <= 0:
-        raise UsageError(f"not a duration: {text!r} (use e.g. 30s, 15m, 2h)")
-    return float(found.group(1)) * _UNITS[found.group(2)]
-
-
+# -- --every ------------------------------------------------------------------------------------
 def repeat(
     interval: float,
     run_round: Callable[[], list[RefreshResult]],

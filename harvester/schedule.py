@@ -180,3 +180,19 @@ def _write_crontab(lines: list[str]) -> None:
     done = subprocess.run(["crontab", "-"], input=text, capture_output=True, text=True, timeout=30)
     if done.returncode != 0:
         raise HarvestError(f"crontab - failed: {done.stderr.strip()}")
+
+
+ACTIONS = ("install", "show", "remove")
+
+
+def schedule(action: str, every: str = "15m", backend: str = "") -> str:
+    """`harvest schedule ACTION`: install, show or remove the periodic `harvest refresh --all`;
+    returns what to tell the user."""
+    from .durations import parse_duration
+
+    if action not in ACTIONS:
+        raise UsageError(f"unknown action {action!r}: install, show or remove")
+    if action == "remove":
+        return remove()
+    chosen = plan(parse_duration(every), backend or None)
+    return describe(chosen) if action == "show" else install(chosen)

@@ -50,7 +50,7 @@ class Session:
         return replace(self, verified_at=time.time() if when is None else when)
 
     def to_secret(self) -> str:
-        """The keyring secret: one JSON object, layout fixed by design.md."""
+        """The keyring secret: one JSON object, layout in docs/contract.md ("Storage")."""
         return json.dumps(
             {
                 "v": FORMAT_VERSION,

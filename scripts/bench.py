@@ -23,13 +23,15 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Browser
 
-from harvester.browser import login_with_password, run_with_browser
+from harvester.browser.login_pages import login_with_password
+from harvester.browser.runner import run_with_browser
 from harvester.client import TotaraClient
 from harvester.config import SiteProfile
 from harvester.devsite import DevSite
-from harvester.refresh import Target, default_concurrency, refresh_sessions
+from harvester.refresh import default_concurrency, refresh_sessions
 from harvester.session import Session
 from harvester.store import SessionStore
+from harvester.targets import Target
 
 HARVEST = shutil.which("harvest", path=os.path.dirname(sys.executable)) or "harvest"
 KEYRING = shutil.which("keyring", path=os.path.dirname(sys.executable)) or "keyring"

@@ -25,7 +25,7 @@ HARVEST = shutil.which("harvest", path=os.path.dirname(sys.executable)) or "harv
 _service: PrivateSecretService | None = None
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def pytest_configure() -> None:
     """Start a private keyring before any test imports keyring, unless scripts/test did."""
     global _service
     os.environ["HARVEST_BROWSER_ARGS"] = BROWSER_ARGS
@@ -36,7 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["HARVEST_PRIVATE_KEYRING"] = str(_service.home)
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
+def pytest_unconfigure() -> None:
     if _service is not None:
         _service.stop()
 

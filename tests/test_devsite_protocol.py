@@ -1,4 +1,4 @@
-"""The bundled site answers the HTTP conversation of totara-protocol.md like a real Totara."""
+"""The bundled site answers the HTTP conversation of docs/totara-protocol.md like a real Totara."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from dotenv import dotenv_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harvester.export import VARIABLES, dotenv_value, render
+from harvester.export import VARIABLES, dotenv_value, format_variables
 from harvester.session import Session
 from harvester.store import SessionStore
 
@@ -181,7 +181,7 @@ def test_any_keyring_value_round_trips_through_real_shells_and_runs_nothing(
         keyring.set_password(f"harvester:session:{wwwroot}", "alice", json.dumps(entry))
         loaded = store.load(wwwroot, "alice")
         assert loaded is not None
-        seen = through_shell(shell, render(loaded, SHELL_FORMAT[shell]), tmp)
+        seen = through_shell(shell, format_variables(loaded, SHELL_FORMAT[shell]), tmp)
         assert seen == {
             "TOTARA_WWWROOT": root,
             "TOTARA_COOKIE": f"{name}={cookie}",
@@ -202,7 +202,7 @@ def test_dotenv_round_trips_through_python_dotenv_and_plain_values_through_docke
 ) -> None:
     import io
 
-    text = render(session_with(value, "http://dotenv.invalid"), "dotenv")
+    text = format_variables(session_with(value, "http://dotenv.invalid"), "dotenv")
     assert dotenv_values(stream=io.StringIO(text))["TOTARA_SESSION"] == value
     line, plain = dotenv_value(value)
     if plain:  # docker --env-file: the rest of the line after the first '=', verbatim
@@ -210,7 +210,7 @@ def test_dotenv_round_trips_through_python_dotenv_and_plain_values_through_docke
 
 
 def test_powershell_doubles_every_kind_of_single_quote() -> None:
-    text = render(session_with("a'b\u2019c", "http://ps.invalid"), "powershell")
+    text = format_variables(session_with("a'b\u2019c", "http://ps.invalid"), "powershell")
     assert "$env:TOTARA_SESSION = 'a''b\u2019\u2019c'" in text
 
 

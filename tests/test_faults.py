@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 import keyring
 
-from harvester.browser import BROWSER_LOST
+from harvester.browser.runner import BROWSER_LOST
 from harvester.devsite import DevSite
 from harvester.testing.private_keyring import PrivateSecretService
 

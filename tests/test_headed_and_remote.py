@@ -140,7 +140,7 @@ def test_headed_without_a_screen_says_how_to_get_one(harvest: HarvestRunner, sit
 
 
 @pytest.fixture
-def remote_chromium(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def remote_chromium() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """`chromium --headless=new --remote-debugging-port=PORT`, as a grid node runs it."""
     assert CHROMIUM
     port = free_port()

@@ -15,8 +15,8 @@ from harvester.devsite import DevSite
 from harvester.errors import KeyringUnavailable, LoginRefused, NoSession, UsageError
 from harvester.redact import redact, register
 from harvester.session import Session
-from harvester.site import normalize_wwwroot
 from harvester.store import SessionStore
+from harvester.wwwroot import normalize_wwwroot
 
 from .conftest import ALICE_PASSWORD
 

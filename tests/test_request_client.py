@@ -217,7 +217,7 @@ def recording(handler: Handler) -> tuple[httpx.Client, list[httpx.Request]]:
         seen.append(request)
         return handler(request)
 
-    from harvester.client import credential_client
+    from harvester.site_http import credential_client
 
     return credential_client(5, transport=httpx.MockTransport(record)), seen
 
@@ -227,7 +227,7 @@ OK = {"data": {"totara_webapi_status": {"status": "ok"}}}
 
 
 def test_nosession_operations_carry_neither_cookie_nor_sesskey() -> None:
-    http, seen = recording(lambda r: httpx.Response(200, json=OK))
+    http, seen = recording(lambda _r: httpx.Response(200, json=OK))
     with TotaraClient(SESSION.wwwroot, SESSION, http=http) as client:
         client.call("totara_webapi_status_nosession")
         client.call("totara_webapi_status")
@@ -238,7 +238,7 @@ def test_nosession_operations_carry_neither_cookie_nor_sesskey() -> None:
 
 def test_a_redirect_is_never_followed_so_credentials_stay_home() -> None:
     http, seen = recording(
-        lambda r: httpx.Response(307, headers={"Location": "https://evil.example.net/collect"})
+        lambda _r: httpx.Response(307, headers={"Location": "https://evil.example.net/collect"})
     )
     with (
         TotaraClient(SESSION.wwwroot, SESSION, http=http) as client,
@@ -261,7 +261,7 @@ def test_cookies_the_site_sets_are_not_kept() -> None:
             httpx.Response(200, json=OK),
         ]
     )
-    http, seen = recording(lambda r: next(answers))
+    http, seen = recording(lambda _r: next(answers))
     with TotaraClient(SESSION.wwwroot, SESSION, http=http) as client:
         with pytest.raises(SessionExpired):
             client.call("totara_webapi_status")
@@ -272,7 +272,7 @@ def test_cookies_the_site_sets_are_not_kept() -> None:
 
 def test_maintenance_503_is_typed_with_retry_after() -> None:
     http, _ = recording(
-        lambda r: httpx.Response(
+        lambda _r: httpx.Response(
             503, headers={"Retry-After": "300"}, text="<html>maintenance</html>"
         )
     )

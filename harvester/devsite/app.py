@@ -283,7 +283,7 @@ class TotaraApp:
         response.headers.insert(0, self._set_cookie(new))
         return response
 
-    def front_page(self, request: Request, session: SessionRecord) -> Response:
+    def front_page(self, _request: Request, session: SessionRecord) -> Response:
         return self._page(session, "Totara Learn", "page-site-index", pages.front_page())
 
     # -- the AJAX GraphQL endpoint -------------------------------------------------------------

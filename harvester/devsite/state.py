@@ -1,6 +1,6 @@
 """Users and server-side sessions of the bundled Totara-compatible site.
 
-Modelled on Moodle/Totara's session manager (totara-protocol.md): an anonymous session exists
+Modelled on Moodle/Totara's session manager (docs/totara-protocol.md): an anonymous session exists
 before login, login replaces it with a new one (new cookie, new sesskey), sessions time out on
 the server, and failed logins count towards an account lockout.
 """

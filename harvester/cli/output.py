@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from ..refresh import RefreshResult
+    from ..status import SessionStatus
+
+MARKS = {"alive": "alive", "refreshed": "refreshed", "failed": "FAILED"}
 
 
 def _ago(when: float | None) -> str:
@@ -19,7 +26,7 @@ def _ago(when: float | None) -> str:
     return f"{seconds}s ago"
 
 
-def print_status_table(rows: list[Any], check: bool) -> None:
+def print_status_table(rows: list[SessionStatus], check: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -47,50 +54,35 @@ def print_status_table(rows: list[Any], check: bool) -> None:
     Console(width=None if sys.stdout.isatty() else 1000).print(table)
 
 
-def refresh_round(
-    store: Any, targets: list[Any], concurrency: int | None, timeout: float, **options: Any
-) -> list[Any]:
-    """One round with progress: a Rich bar on a terminal, a plain line per user otherwise."""
-    from .refresh import refresh_sessions as run
+def result_line(result: RefreshResult) -> str:
+    return f"{result.user} at {result.wwwroot}: {MARKS[result.outcome]}: {result.detail}"
 
-    if not targets:
+
+def with_progress(
+    total: int,
+    run: Callable[[Callable[[RefreshResult], None]], list[RefreshResult]],
+) -> list[RefreshResult]:
+    """Run one refresh round, showing each result as it comes: a Rich bar on a terminal, a
+    plain line per user otherwise; then a summary line."""
+    if not total:
         typer.echo("No stored sessions to refresh.")
         return []
-    marks = {"alive": "alive", "refreshed": "refreshed", "failed": "FAILED"}
-
-    def line(result: Any) -> str:
-        return f"{result.user} at {result.wwwroot}: {marks[result.outcome]}: {result.detail}"
-
     if sys.stderr.isatty():
         from rich.progress import Progress
 
         with Progress(transient=False) as progress:
-            task = progress.add_task("Refreshing", total=len(targets))
+            task = progress.add_task("Refreshing", total=total)
 
-            def advance(result: Any) -> None:
-                progress.console.print(line(result))
+            def advance(result: RefreshResult) -> None:
+                progress.console.print(result_line(result))
                 progress.advance(task)
 
-            results = run(
-                store,
-                targets,
-                concurrency=concurrency,
-                timeout=timeout,
-                on_result=advance,
-                **options,
-            )
+            results = run(advance)
     else:
-        results = run(
-            store,
-            targets,
-            concurrency=concurrency,
-            timeout=timeout,
-            on_result=lambda result: typer.echo(line(result)),
-            **options,
-        )
-    counts = {k: sum(r.outcome == k for r in results) for k in marks}
+        results = run(lambda result: typer.echo(result_line(result)))
+    counts = {k: sum(r.outcome == k for r in results) for k in MARKS}
     typer.echo(
         f"{len(results)} sessions: {counts['alive']} alive, {counts['refreshed']} refreshed, "
         f"{counts['failed']} failed"
     )
-    return list(results)
+    return results

@@ -1,14 +1,14 @@
-"""Site addresses: one canonical wwwroot string per site."""
+"""Site addresses: one canonical wwwroot string per site, and the URLs under it.
+
+The wwwroot is how harvester names a site everywhere: in the keyring's service names, the
+index, the config and the variables it hands out (docs/contract.md).
+"""
 
 from __future__ import annotations
 
-import os
-import socket
 from urllib.parse import urlsplit
 
-from .errors import SiteUnreachable, UsageError
-
-DEFAULT_COOKIE_PREFIX = "TotaraSession"
+from .errors import UsageError
 
 
 def normalize_wwwroot(url: str) -> str:
@@ -41,22 +41,16 @@ def ajax_url(wwwroot: str) -> str:
     return f"{wwwroot}/totara/webapi/ajax.php"
 
 
-def check_reachable(wwwroot: str, timeout: float) -> None:
-    """Open (and close) a TCP connection to the site, so an unreachable site fails in
-    milliseconds with exit 5 instead of after a browser start. Skipped behind a proxy."""
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
-        return
-    parts = urlsplit(wwwroot)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except socket.gaierror:
-        raise SiteUnreachable(f"cannot resolve the host of {wwwroot}: check the site URL") from None
-    except ConnectionRefusedError:
-        raise SiteUnreachable(f"nothing is listening at {wwwroot}: is the site up?") from None
-    except TimeoutError:
-        raise SiteUnreachable(f"{wwwroot} did not answer within {timeout:g} s") from None
-    except OSError as exc:
-        raise SiteUnreachable(f"cannot reach {wwwroot}: {exc.strerror or exc}") from None
+def logout_url(wwwroot: str) -> str:
+    return f"{wwwroot}/login/logout.php"
+
+
+def without_query(url: str) -> str:
+    """*url* without query and fragment: safe to show (a query may carry a sesskey or a code)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def on_site(url: str, wwwroot: str) -> bool:
+    """Whether *url* is the site's own (the wwwroot itself or anything under it)."""
+    return url == wwwroot or url.startswith(wwwroot + "/") or url.startswith(wwwroot + "?")

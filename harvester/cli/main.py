@@ -1,0 +1,92 @@
+"""The console entry point: every failure is one line on stderr and the exit code its error
+class carries (docs/contract.md, "Exit codes"); signals end in 128 + their number."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+import typer
+
+from .. import redact
+from ..errors import HarvestError, first_line
+from .app import app
+
+_interrupted: list[int] = []
+
+
+class _Failed(Exception):
+    """One reported failure: its line is printed, its code returned."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    # A terminal's Ctrl-C reaches the browser and its driver too; whatever error their exit
+    # causes next, the user's intent wins: report the interruption, not its side effects.
+    _interrupted.append(signum)
+    # Tearing the event loop down mid-login leaves transports for the garbage collector, which
+    # would print "Exception ignored in ..." stacks: the user asked to stop, one line is owed.
+    sys.unraisablehook = lambda _unraisable: None
+    raise KeyboardInterrupt
+
+
+def run(argv: Sequence[str] | None = None, *, handle_signals: bool = True) -> int:
+    """Run `harvest` with *argv* (default: the process's arguments); return the exit code.
+    Errors are printed as one line on stderr. In-process callers (the fast tests) pass
+    handle_signals=False to keep their own signal handlers."""
+    if handle_signals:
+        signal.signal(signal.SIGINT, _on_signal)
+        signal.signal(signal.SIGTERM, _on_signal)
+    # asyncio inside Playwright complains on stderr when its driver dies under it; the error
+    # that matters reaches us as an exception anyway.
+    asyncio_log = logging.getLogger("asyncio")
+    asyncio_log.addHandler(logging.NullHandler())
+    asyncio_log.propagate = False
+    _interrupted.clear()
+    try:
+        try:
+            result = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        except SystemExit as exc:  # typer.Exit from a command, or an eager --help/--version
+            return exc.code if isinstance(exc.code, int) else 0
+        except BaseException as exc:
+            if _interrupted:
+                raise _Failed("interrupted", 128 + _interrupted[0]) from None
+            raise _report(exc) from None
+        if _interrupted and result == 130:  # Typer turns KeyboardInterrupt into Exit(130)
+            raise _Failed("interrupted", 128 + _interrupted[0])
+        return result if isinstance(result, int) else 0
+    except _Failed as failed:
+        print(f"harvest: error: {redact.redact(str(failed))}", file=sys.stderr)
+        return failed.code
+
+
+def main() -> None:
+    """Console entry point (`harvest`)."""
+    sys.exit(run())
+
+
+def _report(exc: BaseException) -> _Failed:
+    """The one line and the documented exit code for any exception."""
+    if isinstance(exc, HarvestError):
+        return _Failed(exc.message, exc.exit_code)
+    if isinstance(exc, (typer.Abort, KeyboardInterrupt)):
+        return _Failed("interrupted", 130)
+    if isinstance(exc, typer.TyperException):
+        # Typer's usage errors ("No such option", "Missing option"): one line, exit 2
+        text = exc.format_message().strip().splitlines()
+        return _Failed(f"{text[0] if text else 'usage error'} (see harvest --help)", 2)
+    # The last line of defence: still one line, still no secret.
+    if os.environ.get("HARVEST_DEBUG"):
+        import traceback
+
+        print(redact.redact("".join(traceback.format_exception(exc))), file=sys.stderr)
+    return _Failed(
+        f"unexpected {type(exc).__name__}: {first_line(exc)} (HARVEST_DEBUG=1 shows more)", 1
+    )

@@ -1,0 +1,40 @@
+"""Options several commands share, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+SiteOption = Annotated[
+    str,
+    typer.Option(
+        "--site",
+        envvar="HARVEST_SITE",
+        help="Site URL or alias from the config (or HARVEST_SITE; else default_site).",
+        show_default=False,
+    ),
+]
+UserOption = Annotated[
+    str,
+    typer.Option("--user", "-u", help="Totara username (default: the site's default_user)."),
+]
+BrowserPathOption = Annotated[
+    str, typer.Option("--browser-path", help="Run this Chromium/Chrome executable.")
+]
+ChannelOption = Annotated[
+    str, typer.Option("--channel", help="Playwright browser channel: chrome, msedge, …")
+]
+EndpointOption = Annotated[
+    str,
+    typer.Option(
+        "--browser-endpoint",
+        envvar="HARVEST_BROWSER_ENDPOINT",
+        help="Use a running browser: http://host:port or ws://…/devtools/… (CDP), "
+        "ws://… (playwright run-server).",
+    ),
+]
+TimeoutOption = Annotated[
+    float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the site or the browser.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]

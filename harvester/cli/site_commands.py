@@ -1,0 +1,108 @@
+"""`harvest site add|list|remove`: site aliases in the config file."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from .app import app
+from .options import BrowserPathOption, ChannelOption, JsonOption
+
+site_app = typer.Typer(
+    help="Site aliases and how to log in to each (the config file; HARVEST_CONFIG overrides).",
+    no_args_is_help=True,
+)
+app.add_typer(site_app, name="site")
+
+
+@site_app.command("add")
+def site_add(
+    alias: Annotated[str, typer.Argument(help="Short name to use with --site.")],
+    url: Annotated[str, typer.Option("--url", help="The site's wwwroot.")],
+    cookie_name: Annotated[str, typer.Option("--cookie-name", help="Exact cookie name.")] = "",
+    cookie_prefix: Annotated[
+        str, typer.Option("--cookie-prefix", help="Cookie name prefix (default TotaraSession).")
+    ] = "",
+    login_url: Annotated[str, typer.Option("--login-url", help="Where the login starts.")] = "",
+    username_selector: Annotated[str, typer.Option("--username-selector")] = "",
+    password_selector: Annotated[str, typer.Option("--password-selector")] = "",
+    submit_selector: Annotated[str, typer.Option("--submit-selector")] = "",
+    error_selector: Annotated[
+        str, typer.Option("--error-selector", help="Where a refused login shows its message.")
+    ] = "",
+    step: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--step",
+            help="A login step, repeatable, in order: click:SEL, fill:SEL:VALUE, press:SEL:KEY, "
+            "wait_for:SEL, wait_for_url:GLOB; VALUE may be {username} or {password}.",
+        ),
+    ] = None,
+    default_user: Annotated[str, typer.Option("--default-user")] = "",
+    browser_path: BrowserPathOption = "",
+    channel: ChannelOption = "",
+    browser_endpoint: Annotated[
+        str, typer.Option("--browser-endpoint", help="A running browser for this site's logins.")
+    ] = "",
+    browser_arg: Annotated[
+        list[str] | None, typer.Option("--browser-arg", help="Extra browser flag; repeatable.")
+    ] = None,
+    default: Annotated[bool, typer.Option("--default", help="Make this the default site.")] = False,
+) -> None:
+    """Add (or replace) a site alias in the config file."""
+    from ..config import load_config, parse_step
+    from ..config_file import add_site
+
+    path = add_site(
+        alias,
+        {
+            "url": url,
+            "cookie_name": cookie_name,
+            "cookie_prefix": cookie_prefix,
+            "login_url": login_url,
+            "username_selector": username_selector,
+            "password_selector": password_selector,
+            "submit_selector": submit_selector,
+            "error_selector": error_selector,
+            "steps": [parse_step(text) for text in step or []],
+            "default_user": default_user,
+            "browser_path": browser_path,
+            "browser_channel": channel,
+            "browser_endpoint": browser_endpoint,
+            "browser_args": list(browser_arg or []),
+        },
+        make_default=default,
+    )
+    typer.echo(f"Site {alias} is {load_config(path).sites[alias].wwwroot} (in {path})")
+
+
+@site_app.command("list")
+def site_list(as_json: JsonOption = False) -> None:
+    """List the configured sites."""
+    from ..config import load_config
+
+    config = load_config()
+    rows = config.site_rows()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo(f"No sites in {config.path}: add one with harvest site add ALIAS --url URL")
+        return
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        user = f", user {row['default_user']}" if row["default_user"] else ""
+        typer.echo(
+            f"{mark} {row['alias']}: {row['url']} (cookie {row['cookie']}, login by "
+            f"{row['login']}{user}, browser {row['browser']})"
+        )
+
+
+@site_app.command("remove")
+def site_remove(alias: Annotated[str, typer.Argument(help="The alias to remove.")]) -> None:
+    """Remove a site alias from the config file (stored sessions stay until logout)."""
+    from ..config_file import remove_site
+
+    typer.echo(f"Removed site {alias} from {remove_site(alias)}")

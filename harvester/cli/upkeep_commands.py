@@ -1,0 +1,150 @@
+"""Commands that look after stored sessions: status, refresh, schedule, logout."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from .app import app
+from .options import (
+    BrowserPathOption,
+    ChannelOption,
+    EndpointOption,
+    JsonOption,
+    SiteOption,
+    TimeoutOption,
+    UserOption,
+)
+
+
+@app.command()
+def status(
+    user: Annotated[str, typer.Option("--user", "-u", help="Only this user.")] = "",
+    site: SiteOption = "",
+    check: Annotated[
+        bool, typer.Option("--check", help="Ask each site whether the session still works.")
+    ] = False,
+    as_json: JsonOption = False,
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """List stored sessions (never a secret). With --check, exit 4 if any is no longer valid."""
+    from ..status import check_exit_code, list_sessions
+
+    rows = list_sessions(site=site, user=user, check=check, timeout=timeout)
+    if as_json:
+        typer.echo(json.dumps([row.as_dict() for row in rows], indent=2))
+    else:
+        from .output import print_status_table
+
+        print_status_table(rows, check)
+    if check:
+        raise typer.Exit(check_exit_code(rows))
+
+
+@app.command()
+def refresh(
+    user: Annotated[
+        list[str] | None, typer.Option("--user", "-u", help="A user to refresh; repeatable.")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every stored session.")] = False,
+    site: SiteOption = "",
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency", "-j", min=1, help="Logins at once (default: one per two cores, max 8)."
+        ),
+    ] = None,
+    keepalive: Annotated[
+        bool,
+        typer.Option(
+            "--keepalive",
+            help="Live sessions are touched so the idle timeout never hits (the check does it).",
+        ),
+    ] = False,
+    every: Annotated[
+        str, typer.Option("--every", help="Repeat every DURATION (30s, 15m, 2h) until stopped.")
+    ] = "",
+    browser_path: BrowserPathOption = "",
+    channel: ChannelOption = "",
+    browser_endpoint: EndpointOption = "",
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """Verify sessions and log dead ones in again with the password saved by --save-password.
+
+    All re-logins share one browser, one context each. One user's failure never stops the
+    others; the exit code is 0 only if every session is alive at the end.
+    """
+    from ..config import BrowserOptions, load_config
+    from ..durations import parse_duration
+    from ..refresh import RefreshResult, refresh_sessions, repeat, round_exit_code
+    from ..store import SessionStore
+    from ..targets import refresh_targets
+    from .output import with_progress
+
+    del keepalive  # every check is a request with the session: it resets the idle timeout
+    store = SessionStore()
+    config = load_config()
+    targets = refresh_targets(store, users=user or (), every_session=all_, site=site, config=config)
+    interval = parse_duration(every) if every else None
+    browser = BrowserOptions(path=browser_path, channel=channel, endpoint=browser_endpoint)
+
+    def one_round() -> list[RefreshResult]:
+        return with_progress(
+            len(targets),
+            lambda on_result: refresh_sessions(
+                store,
+                targets,
+                concurrency=concurrency,
+                timeout=timeout,
+                on_result=on_result,
+                config=config,
+                browser=browser,
+            ),
+        )
+
+    if interval is None:
+        raise typer.Exit(round_exit_code(one_round()))
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())  # finish the round, then stop
+    repeat(interval, one_round, stop)
+    typer.echo("Stopped.", err=True)
+
+
+@app.command()
+def schedule(
+    action: Annotated[str, typer.Argument(help="install, show or remove.")],
+    every: Annotated[str, typer.Option("--every", help="How often (e.g. 15m).")] = "15m",
+    backend: Annotated[
+        str, typer.Option("--backend", help="systemd or cron (default: systemd when available).")
+    ] = "",
+) -> None:
+    """Run `harvest refresh --all` periodically: a systemd user timer, else a crontab entry."""
+    from ..schedule import schedule as run_schedule
+
+    typer.echo(run_schedule(action, every, backend))
+
+
+@app.command()
+def logout(
+    user: UserOption = "",
+    site: SiteOption = "",
+    forget_password: Annotated[
+        bool,
+        typer.Option(
+            "--forget-password",
+            help="Also delete the saved password (else refresh --all logs USER in again).",
+        ),
+    ] = False,
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """End USER's session on the site (logout with its sesskey) and remove it from the keyring."""
+    from ..logout import logout_user
+
+    note = logout_user(site, user, forget_password=forget_password, timeout=timeout).note
+    typer.echo(note[:1].upper() + note[1:])

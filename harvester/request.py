@@ -1,0 +1,74 @@
+"""`harvest request` as a library function: one operation to the site's ajax.php with the
+stored session, renewing it once (with the saved password) when the site says it expired."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from . import redact
+from .client import TotaraClient, data_of, is_nosession
+from .errors import NoSession, SessionExpired, UsageError
+from .store import SessionStore
+from .targets import resolve_target
+
+
+def read_variables(spec: str, stdin: TextIO | None = None) -> dict[str, Any]:
+    """--variables: a JSON object, @FILE, or - for standard input (empty means {})."""
+    if spec == "-":
+        text, where = (stdin or sys.stdin).read(), "standard input"
+    elif spec.startswith("@"):
+        try:
+            with open(spec[1:], encoding="utf-8") as handle:
+                text, where = handle.read(), spec[1:]
+        except OSError as exc:
+            raise UsageError(f"cannot read --variables file {spec[1:]}: {exc.strerror}") from None
+    else:
+        text, where = spec, "--variables"
+    try:
+        value = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{where} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(value, dict):
+        raise UsageError(f'{where} must be a JSON object, e.g. \'{{"lang": "en"}}\'')
+    return value
+
+
+def request_operation(
+    operation: str,
+    variables: dict[str, Any],
+    *,
+    site: str = "",
+    user: str = "",
+    timeout: float = 30.0,
+    store: SessionStore | None = None,
+) -> Any:
+    """POST *operation* and return the site's JSON answer for it (`{"data": …}`). A GraphQL
+    error raises its typed error; an expired session that cannot be renewed is NoSession."""
+    from .config import load_config
+    from .refresh import refresh_hook
+
+    store = store or SessionStore()
+    if is_nosession(operation) and not user:
+        client = TotaraClient(load_config().resolve(site).wwwroot, timeout=timeout)
+    else:
+        profile, user = resolve_target(site, user, store)
+        session = store.require(profile.wwwroot, user)
+        redact.register(session.cookie_value, session.sesskey)
+        # On require_login: log in again once with the saved password, then retry once.
+        client = TotaraClient(
+            profile.wwwroot, session, timeout=timeout, on_expired=refresh_hook(store, timeout)
+        )
+    with client:
+        [answer] = client.request([(operation, variables)])
+    try:
+        data_of(answer, operation)  # raises the typed error
+    except SessionExpired as exc:
+        raise NoSession(
+            f"{operation}: {exc.site_message} (require_login): the session has expired or was "
+            "logged out; no saved password to log in "
+            f"again: run harvest login --user {user} --site {client.wwwroot} (add "
+            "--save-password for automatic re-login)"
+        ) from None
+    return answer
