@@ -216,3 +216,33 @@ def test_schedule_install_and_remove_with_cron(harvest: HarvestRunner, tmp_path:
     removed = harvest("schedule", "remove", **env)
     assert removed.code == 0 and "crontab entry" in removed.out
     assert table.read_text().splitlines() == ["0 1 * * * backup-job"]
+
+
+def test_a_process_logs_in_once_then_only_adopts_another_process_renewal(
+    site: DevSite, tmp_path: Path
+) -> None:
+    """refresh_hook's promise: a process whose renewed session dies again never logs in a
+    second time; it adopts a session another process renewed, or gives up (NoSession)."""
+    import harvester
+    from harvester.client import TotaraClient
+    from harvester.errors import NoSession
+    from harvester.refresh import refresh_hook
+
+    store = SessionStore(tmp_path / "state")
+    first = harvester.login(site.url, "alice", ALICE_PASSWORD, store=store, save_password=True)
+    before = logins(site)
+    with TotaraClient(site.url, first, on_expired=refresh_hook(store, 30)) as client:
+        site.state.expire_sessions("alice")
+        client.call("totara_webapi_status")  # renewed: this process's one login
+        assert logins(site) == before + 1
+        site.state.expire_sessions("alice")
+        with pytest.raises(NoSession, match="not logging in again"):
+            client.call("totara_webapi_status")
+        assert logins(site) == before + 1  # no second login from this process
+        other = harvester.login(
+            site.url, "alice", ALICE_PASSWORD, store=SessionStore(store.state_path)
+        )
+        client.call("totara_webapi_status")  # adopts what the other process stored
+        assert logins(site) == before + 2
+        assert client.session is not None
+        assert client.session.cookie_value == other.cookie_value
