@@ -26,6 +26,30 @@ LANG_EDIT = b'{"data":{"lang_strings":[{"lang":"en","identifier":"edit","compone
 STATUS = {"operationName": "totara_webapi_status", "variables": {}}
 
 
+@pytest.fixture(params=["", "/totara"], ids=["root", "sub-path"])
+def make_totara_site(
+    request: pytest.FixtureRequest, make_totara_site: Callable[..., DevSite]
+) -> Callable[..., DevSite]:
+    """Every protocol test runs twice: a site at the root, and one installed in a folder."""
+
+    def make(*args: object, **options: object) -> DevSite:
+        return make_totara_site(*args, **{"path": request.param, **options})
+
+    return make
+
+
+@pytest.fixture
+def site(make_totara_site: Callable[..., DevSite]) -> DevSite:
+    return make_totara_site(
+        {"alice": "pw1", "bob": "bob's pw with spaces & $(symbols)"}, cookie_suffix="abc"
+    )
+
+
+def cookie_re(site: DevSite) -> str:
+    """The exact Set-Cookie of a session cookie on this site."""
+    return rf"TotaraSessionabc=[0-9a-v]{{26}}; path={re.escape(site.cookie_path)}; HttpOnly"
+
+
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(follow_redirects=False, timeout=10) as client:
@@ -72,7 +96,7 @@ def test_login_page_sets_anonymous_cookie_and_logintoken_equal_to_sesskey(
     page = http.get(f"{site.url}/login/index.php")
     assert page.status_code == 200
     set_cookie = page.headers["set-cookie"]
-    assert re.fullmatch(r"TotaraSessionabc=[0-9a-v]{26}; path=/; HttpOnly", set_cookie)
+    assert re.fullmatch(cookie_re(site), set_cookie)
     for marker in (
         '<form class="loginform"',
         'id="login"',
@@ -224,9 +248,7 @@ def test_ajax_dead_cookie_is_require_login_and_sets_fresh_anonymous_cookie(
             headers={"Cookie": f"TotaraSessionabc={cookie}", "X-Totara-Sesskey": "abcdefghij"},
         )
     assert (answer.status_code, answer.content) == (200, REQUIRE_LOGIN)
-    assert re.fullmatch(
-        r"TotaraSessionabc=[0-9a-v]{26}; path=/; HttpOnly", answer.headers["set-cookie"]
-    )
+    assert re.fullmatch(cookie_re(site), answer.headers["set-cookie"])
 
 
 def test_ajax_logged_out_cookie_is_require_login(site: DevSite, http: httpx.Client) -> None:

@@ -3,9 +3,11 @@
 The command line is fixed (other tools use it); extend it, never break it:
     python -m harvester.devsite [--port 0] [--cookie-suffix S] [--user NAME:PASSWORD]...
                                 [--session-timeout SECONDS] [--lockout-threshold N]
-Extensions (test-only switches): [--idp [button|redirect]] [--force-password-change NAME]...
-                                 [--site-policy NAME]... [--maintenance] [--delay SECONDS]
-                                 [--tls-cert PEM --tls-key PEM]
+Extensions: [--path /PREFIX] [--tls-cert PEM --tls-key PEM]
+Test-only switches: [--idp [button|redirect]] [--force-password-change NAME]...
+                    [--site-policy NAME]... [--maintenance] [--delay SECONDS]
+                    [--ajax-status CODE [--ajax-body TEXT]] [--drip SECONDS] [--oversize MIB]
+                    [--bomb MIB] [--form-action URL] [--decoy-cookie NAME]
 The first line of stdout is the base URL; with --idp the second is the identity provider's
 URL. One access-log line per request goes to stderr; SIGTERM or SIGINT stops it (exit 0).
 """
@@ -18,6 +20,7 @@ import ssl
 import sys
 from types import FrameType
 
+from .faults import Faults
 from .server import DevSite
 
 
@@ -114,7 +117,67 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tls-cert", metavar="PEM", help="serve https with this certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    p.add_argument(
+        "--path",
+        type=_folder,
+        default="",
+        metavar="/PREFIX",
+        help="serve the whole site in this folder, as a Totara installed under it "
+        "(wwwroot http://127.0.0.1:PORT/PREFIX, cookie path /PREFIX/)",
+    )
+    faults = p.add_argument_group("misbehaviour (test switches)")
+    faults.add_argument(
+        "--ajax-status",
+        type=int,
+        default=0,
+        metavar="CODE",
+        help="ajax.php answers this HTTP status with --ajax-body (a proxy's 502, a PHP 500)",
+    )
+    faults.add_argument(
+        "--ajax-body", default="", metavar="TEXT", help="the body of --ajax-status (HTML)"
+    )
+    faults.add_argument(
+        "--ajax-json",
+        action="store_true",
+        help='--ajax-body is JSON (application/json), e.g. odd shapes like {"errors":5}',
+    )
+    faults.add_argument(
+        "--drip",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="ajax.php's answer leaves one byte every SECONDS",
+    )
+    faults.add_argument(
+        "--oversize", type=int, default=0, metavar="MIB", help="ajax.php answers MIB of JSON"
+    )
+    faults.add_argument(
+        "--bomb",
+        type=int,
+        default=0,
+        metavar="MIB",
+        help="ajax.php answers MIB of zeros behind Content-Encoding: gzip (a compression bomb)",
+    )
+    faults.add_argument(
+        "--form-action",
+        default="",
+        metavar="URL",
+        help="the login form posts to URL (another origin: an injected or broken theme)",
+    )
+    faults.add_argument(
+        "--decoy-cookie",
+        default="",
+        metavar="NAME",
+        help="the login page sets a cookie NAME (e.g. TotaraSessionAAA) before the real one",
+    )
     return p
+
+
+def _folder(text: str) -> str:
+    folder = text.rstrip("/")
+    if folder and (not folder.startswith("/") or "//" in folder or "?" in folder):
+        raise argparse.ArgumentTypeError("a folder such as /totara")
+    return folder
 
 
 def _tls(cert: str | None, key: str | None) -> ssl.SSLContext | None:
@@ -146,6 +209,21 @@ def main(argv: list[str] | None = None) -> int:
             maintenance=args.maintenance,
             delay=args.delay,
             tls=_tls(args.tls_cert, args.tls_key),
+            path=args.path,
+            faults=Faults(
+                ajax_status=args.ajax_status,
+                ajax_body=args.ajax_body,
+                ajax_content_type=(
+                    "application/json; charset=utf-8"
+                    if args.ajax_json
+                    else "text/html; charset=utf-8"
+                ),
+                drip=args.drip,
+                oversize_mib=args.oversize,
+                bomb_mib=args.bomb,
+                form_action=args.form_action,
+                decoy_cookie=args.decoy_cookie,
+            ),
         )
     except (OSError, ssl.SSLError) as exc:
         why = exc.strerror or str(exc)

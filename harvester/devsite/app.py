@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, quote, urlencode
 
@@ -67,14 +67,25 @@ class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    drip: float = 0.0  # seconds between the body's bytes (a test switch: a dribbling answer)
 
 
 class TotaraApp:
     """The site's behaviour, independent of the HTTP server that carries it."""
 
-    def __init__(self, state: SiteState, cookie_suffix: str = "", idp: str | None = None) -> None:
+    def __init__(
+        self,
+        state: SiteState,
+        cookie_suffix: str = "",
+        idp: str | None = None,
+        path: str = "",
+    ) -> None:
         self.state = state
         self.cookie_name = f"TotaraSession{cookie_suffix}"
+        # A site installed in a folder (wwwroot http://host/PREFIX): every URL lives under it,
+        # and the session cookie's path is the folder plus "/" (docs/totara-protocol.md).
+        self.path = path
+        self.cookie_path = f"{path}/"
         self.wwwroot = ""  # set by the server once its port is known
         # An OAuth 2 identity provider on another origin (idp.py): "button" shows it under the
         # form (.potentialidp), "redirect" sends the login page straight to it.
@@ -90,10 +101,20 @@ class TotaraApp:
         return record
 
     def _set_cookie(self, record: SessionRecord) -> tuple[str, str]:
-        return ("Set-Cookie", f"{self.cookie_name}={record.sid}; path=/; HttpOnly")
+        secure = "; Secure" if self.wwwroot.startswith("https:") else ""
+        return (
+            "Set-Cookie",
+            f"{self.cookie_name}={record.sid}; path={self.cookie_path}{secure}; HttpOnly",
+        )
 
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
+        if self.path:  # only what lies in the site's folder is the site's
+            if request.path == self.path:
+                return self._redirect("/")
+            if not request.path.startswith(self.path + "/"):
+                return Response(404, pages.not_found().encode(), [HTML])
+            request = replace(request, path=request.path[len(self.path) :])
         path = request.path
         if self.state.delay:
             time.sleep(self.state.delay)
@@ -188,10 +209,15 @@ class TotaraApp:
         error, session.loginerrormsg = session.loginerrormsg, None
         if self.idp_mode == "redirect" and error is None and request.param("noredirect") != "1":
             return self._redirect(self._idp_start(session))
-        content = pages.login_form(self.wwwroot, session, error)
+        faults = self.state.faults
+        content = pages.login_form(self.wwwroot, session, error, action=faults.form_action)
         if self.idp_mode:
             content += pages.potential_idps(self.wwwroot + self._idp_start(session))
-        return self._page(session, "Totara: Log in to the site", "page-login-index", content)
+        page = self._page(session, "Totara: Log in to the site", "page-login-index", content)
+        if faults.decoy_cookie:  # set before the real one, as a stale or foreign cookie would be
+            decoy = f"{faults.decoy_cookie}=decoy{session.sid[:8]}; path={self.cookie_path}"
+            page.headers.insert(0, ("Set-Cookie", decoy))
+        return page
 
     def _login_post(self, request: Request, session: SessionRecord) -> Response:
         form = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -288,6 +314,14 @@ class TotaraApp:
 
     # -- the AJAX GraphQL endpoint -------------------------------------------------------------
     def ajax(self, request: Request) -> Response:
+        response = self._ajax(request)
+        response.drip = self.state.faults.drip
+        override = self.state.faults.ajax_override()
+        if override is not None:
+            response.status, response.body, response.headers = override
+        return response
+
+    def _ajax(self, request: Request) -> Response:
         headers = [JSON, *JSON_NO_CACHE]
         if request.method != "POST":
             body = webapi.error_body(webapi.ONLY_POST, category=None)

@@ -93,7 +93,7 @@ def logout_link(wwwroot: str, session: SessionRecord) -> str:
     return f"{escape(wwwroot)}/login/logout.php?sesskey={session.sesskey}"
 
 
-def login_form(wwwroot: str, session: SessionRecord, error: str | None) -> str:
+def login_form(wwwroot: str, session: SessionRecord, error: str | None, action: str = "") -> str:
     error_html = (
         f'<div id="loginerrormessage" class="alert alert-danger" role="alert">{escape(error)}</div>\n'
         if error
@@ -101,7 +101,7 @@ def login_form(wwwroot: str, session: SessionRecord, error: str | None) -> str:
     )
     return f"""<div class="loginbox">
 <h2 class="loginbox__title">Log in</h2>
-{error_html}<form class="loginform" action="{escape(wwwroot)}/login/index.php" method="post" id="login">
+{error_html}<form class="loginform" action="{escape(action or wwwroot + "/login/index.php")}" method="post" id="login">
 <input id="anchor" type="hidden" name="anchor" value="" />
 <input type="hidden" name="logintoken" value="{session.sesskey}" />
 <div class="loginform__username">

@@ -12,6 +12,7 @@ from typing import Protocol, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 from .app import CHANGE_PASSWORD_PATH, SITE_POLICY_PATH, Request, Response, TotaraApp
+from .faults import Faults
 from .idp import IdentityProvider
 from .state import SiteState
 
@@ -66,8 +67,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if not response.drip:
             self.wfile.write(response.body)
+            return
+        for index in range(len(response.body)):  # a dribbling answer (test switch)
+            self.wfile.write(response.body[index : index + 1])
+            self.wfile.flush()
+            time.sleep(response.drip)
 
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_OPTIONS = _serve
 
@@ -113,13 +121,20 @@ class DevSite:
         maintenance: bool = False,
         delay: float = 0.0,
         tls: ssl.SSLContext | None = None,
+        path: str = "",
+        faults: Faults | None = None,
     ) -> None:
         """*idp* ("button" or "redirect") adds an identity provider on a second free port;
         users in *force_password_change* / *site_policy* land on that required-action page
         after login; *maintenance* answers 503 everywhere, *delay* slows every answer (both
-        settable later on .state); *tls* serves https with that server context."""
+        settable later on .state); *tls* serves https with that server context; *path* serves
+        the whole site in that folder (wwwroot http://127.0.0.1:PORT/PREFIX); *faults* makes it
+        misbehave (faults.py; settable later as .state.faults)."""
         if cookie_suffix and not cookie_suffix.isalnum():
             raise ValueError("the cookie suffix must be letters and digits")
+        path = path.rstrip("/")
+        if path and (not path.startswith("/") or "//" in path or "?" in path or "#" in path):
+            raise ValueError("the path is a folder such as /totara")
         if idp not in (None, "button", "redirect"):
             raise ValueError("idp is 'button' or 'redirect'")
         actions = {name: CHANGE_PASSWORD_PATH for name in force_password_change}
@@ -131,8 +146,10 @@ class DevSite:
             required_actions=actions,
             maintenance=maintenance,
             delay=delay,
+            faults=faults,
         )
-        self.app = TotaraApp(self.state, cookie_suffix, idp=idp)
+        self.path = path
+        self.app = TotaraApp(self.state, cookie_suffix, idp=idp, path=path)
         self.access_log: list[str] = []
         self._log_stream = log_stream
         self._log_lock = threading.Lock()
@@ -144,7 +161,7 @@ class DevSite:
             )
         host, bound_port = self._server.server_address[:2]
         scheme = "https" if tls is not None else "http"
-        self.url = f"{scheme}://{host!s}:{bound_port}"
+        self.url = f"{scheme}://{host!s}:{bound_port}{path}"
         self.app.wwwroot = self.url
         self._threads: list[threading.Thread] = []
         self._serving = False
@@ -164,6 +181,11 @@ class DevSite:
     def cookie_name(self) -> str:
         return self.app.cookie_name
 
+    @property
+    def cookie_path(self) -> str:
+        """The session cookie's path: "/", or the site's folder plus "/"."""
+        return self.app.cookie_path
+
     def _log(self, line: str) -> None:
         with self._log_lock:
             self.access_log.append(line)
@@ -171,8 +193,9 @@ class DevSite:
                 print(line, file=self._log_stream, flush=True)
 
     def count(self, method: str, path: str) -> int:
-        """How many requests of this method reached this path (query string ignored)."""
-        needle = f'"{method} {path}'
+        """How many requests of this method reached this path of the site (query string
+        ignored; for a site in a folder, *path* is relative to it)."""
+        needle = f'"{method} {self.path}{path}'
         return sum(1 for line in self.access_log if needle in line)
 
     def _servers(self) -> list[_Server]:

@@ -13,6 +13,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .faults import Faults
+
 # PHP's default session id: 26 characters, 5 bits each ([0-9a-v]).
 _SID_ALPHABET = string.digits + "abcdefghijklmnopqrstuv"
 _SESSKEY_ALPHABET = string.ascii_letters + string.digits
@@ -67,6 +69,7 @@ class SiteState:
         required_actions: dict[str, str] | None = None,
         maintenance: bool = False,
         delay: float = 0.0,
+        faults: Faults | None = None,
     ) -> None:
         self.session_timeout = session_timeout
         self.lockout_threshold = lockout_threshold
@@ -75,6 +78,7 @@ class SiteState:
         self.required_actions = dict(required_actions or {})
         self.maintenance = maintenance  # site-wide 503 on every URL
         self.delay = delay  # seconds every answer waits (a slow site)
+        self.faults = faults or Faults()  # the ways a real deployment misbehaves (faults.py)
         self._idp_codes: dict[str, tuple[str, float]] = {}
         # Keep-alive must work with tiny test timeouts too: touch at least 4 times per timeout.
         self.update_frequency = min(UPDATE_FREQUENCY, session_timeout / 4)

@@ -1,0 +1,61 @@
+"""Test switches that make the bundled site misbehave the way real deployments do: a proxy's
+502, a PHP fatal error page, odd JSON, a dribbling or enormous answer, a login form that posts
+to another origin, a decoy session cookie. None of them is on unless asked for."""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from dataclasses import dataclass
+
+MIB = 1 << 20
+
+
+@dataclass
+class Faults:
+    """What is wrong with the site. Settable while it runs (`site.state.faults`)."""
+
+    # ajax.php answers this status and body instead (e.g. 502 and a proxy's HTML page)
+    ajax_status: int = 0
+    ajax_body: str = ""
+    ajax_content_type: str = "text/html; charset=utf-8"
+    # ajax.php's answer body leaves one byte every this many seconds
+    drip: float = 0.0
+    # ajax.php answers this many MiB: of JSON padding, or of zeros behind Content-Encoding: gzip
+    oversize_mib: int = 0
+    bomb_mib: int = 0
+    # the login form's action (another origin: an injected or misconfigured theme)
+    form_action: str = ""
+    # a cookie of this name (a TotaraSession* decoy) is set on the login page before the real one
+    decoy_cookie: str = ""
+
+    def ajax_override(self) -> tuple[int, bytes, list[tuple[str, str]]] | None:
+        """The answer ajax.php gives instead of its own, if any."""
+        if self.bomb_mib:
+            headers = [
+                ("Content-Type", "application/json; charset=utf-8"),
+                ("Content-Encoding", "gzip"),
+            ]
+            return 200, gzip_bomb(self.bomb_mib), headers
+        if self.oversize_mib:
+            padding = "x" * (self.oversize_mib * MIB)
+            body = f'{{"data":{{"totara_webapi_status":{{"status":"ok","pad":"{padding}"}}}}}}'
+            return 200, body.encode(), [("Content-Type", "application/json; charset=utf-8")]
+        if self.ajax_status:
+            return (
+                self.ajax_status,
+                self.ajax_body.encode(),
+                [("Content-Type", self.ajax_content_type)],
+            )
+        return None
+
+
+@functools.lru_cache(maxsize=4)
+def gzip_bomb(mib: int) -> bytes:
+    """*mib* MiB of zeros, gzip-compressed (about a thousandth of that on the wire), made
+    a MiB at a time so the site itself never holds the whole."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    block = bytes(MIB)
+    parts = [packer.compress(block) for _ in range(mib)]
+    parts.append(packer.flush())
+    return b"".join(parts)
