@@ -14,16 +14,10 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    GraphQLError,
-    HarvestError,
-    InvalidSesskey,
-    NoSession,
-    SessionExpired,
-    UsageError,
-)
-from .session import Session
-from .site_http import credential_client, maintenance, transport_errors
+from .ajax import category_of, data_of, parse_answer
+from .errors import NoSession, UsageError
+from .session import Session, normalize_username
+from .site_http import credential_client, exchange
 from .wwwroot import ajax_url, normalize_wwwroot
 
 if TYPE_CHECKING:
@@ -73,7 +67,8 @@ class TotaraClient:
         from .store import SessionStore
 
         wwwroot = normalize_wwwroot(wwwroot)
-        return cls(wwwroot, (store or SessionStore()).require(wwwroot, user), **options)
+        session = (store or SessionStore()).require(wwwroot, normalize_username(user))
+        return cls(wwwroot, session, **options)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> TotaraClient:
@@ -135,7 +130,7 @@ class TotaraClient:
         answer = self._post(body, all(is_nosession(n) for n, _ in operations))
         for _ in range(MAX_RENEWALS):
             if not (
-                _category(answer) == "require_login"
+                category_of(answer) == "require_login"
                 and self.on_expired is not None
                 and self.session is not None
             ):
@@ -146,10 +141,6 @@ class TotaraClient:
             self.session = fresh
             answer = self._post(body, False)
         if isinstance(answer, list):
-            if len(answer) != len(payload):
-                raise HarvestError(
-                    f"{self.wwwroot} answered {len(answer)} results to {len(payload)}"
-                )
             return answer
         if len(payload) > 1:
             # A whole-request failure (sesskey, session) is answered once for the batch.
@@ -167,22 +158,12 @@ class TotaraClient:
                 )
             headers["Cookie"] = self.session.cookie_header
             headers["X-Totara-Sesskey"] = self.session.sesskey
-        with transport_errors(self.wwwroot, self.timeout):
-            response = self._http.post(ajax_url(self.wwwroot), json=body, headers=headers)
-        down = maintenance(response.status_code, response.headers, self.wwwroot)
-        if down is not None:
-            raise down
-        if response.is_redirect:
-            raise HarvestError(
-                f"{ajax_url(self.wwwroot)} redirected (HTTP {response.status_code}); not "
-                "following: the session stays with its own origin. Is the site URL right?"
-            )
-        try:
-            return response.json()
-        except ValueError:
-            raise HarvestError(
-                f"{ajax_url(self.wwwroot)} answered HTTP {response.status_code} without JSON"
-            ) from None
+        url = ajax_url(self.wwwroot)
+        answer = exchange(
+            self._http, "POST", url, timeout=self.timeout, where=self.wwwroot, json=body,
+            headers=headers,
+        )  # fmt: skip
+        return parse_answer(answer, url, len(body) if isinstance(body, list) else None)
 
     # -- lifetime ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -194,48 +175,3 @@ class TotaraClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _category(answer: Any) -> str | None:
-    if isinstance(answer, dict) and answer.get("errors"):
-        first = answer["errors"][0]
-        if isinstance(first, dict):
-            category = (first.get("extensions") or {}).get("category")
-            return str(category) if category is not None else None
-    return None
-
-
-def data_of(answer: Any, operation: str) -> dict[str, Any]:
-    if not isinstance(answer, dict):
-        raise HarvestError(f"{operation}: the site's answer is not a JSON object")
-    errors = answer.get("errors")
-    if errors:
-        first = errors[0] if isinstance(errors[0], dict) else {}
-        message = str(first.get("message") or answer.get("error") or "unknown error")
-        category = _category(answer)
-        if category == "require_login":
-            raise SessionExpired(
-                f"{operation}: {message} (require_login): the session has expired or was "
-                "logged out: run harvest login again",
-                category=category,
-                operation=operation,
-                site_message=message,
-            )
-        if category == "require_refresh":
-            raise InvalidSesskey(
-                f"{operation}: {message} (require_refresh): the sesskey does not belong to the "
-                "cookie: run harvest login again",
-                category=category,
-                operation=operation,
-                site_message=message,
-            )
-        raise GraphQLError(
-            f"{operation}: {message} ({category or 'no category'})",
-            category=category,
-            operation=operation,
-            site_message=message,
-        )
-    data = answer.get("data")
-    if not isinstance(data, dict):
-        raise HarvestError(f"{operation}: the site's answer has no data")
-    return data

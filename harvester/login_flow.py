@@ -17,8 +17,8 @@ from . import redact
 from .browser.login_pages import capture_headed, login_with_password
 from .browser.runner import run_with_browser
 from .config import BrowserOptions, SiteProfile
-from .errors import LoginRefused, UsageError
-from .session import Session
+from .errors import LoginFlowError, LoginRefused, UsageError
+from .session import Session, normalize_username
 from .site_http import check_reachable
 from .store import SessionStore
 from .targets import resolve_target
@@ -68,7 +68,7 @@ def login(
     """
     store = store or SessionStore()
     if isinstance(site, SiteProfile):
-        profile, user = site, user or site.default_user
+        profile, user = site, normalize_username(user or site.default_user)
         if not user:
             raise UsageError("no user given: pass --user NAME")
     else:
@@ -142,9 +142,25 @@ async def sign_in(
             raise UsageError("the password is empty")
         redact.register(password)
         captured = await login_with_password(browser, profile, user, password, timeout=timeout)
-    redact.register(captured.cookie_value, captured.sesskey)
-    session = captured.session(profile.wwwroot, user, obtained_at=started)
-    return await asyncio.to_thread(verify_session, session, captured.landing_url, timeout, http)
+    redact.register(captured.sesskey, *(value for _, value in captured.cookies))
+    candidates = captured.sessions(profile.wwwroot, user, obtained_at=started)
+    return await asyncio.to_thread(_verified, candidates, captured.landing_url, timeout, http)
+
+
+def _verified(
+    candidates: list[Session], landing: str, timeout: float, http: httpx.Client | None
+) -> Session:
+    """The candidate session the site accepts (verify.py), verified. With one candidate, its
+    own verdict; with several (a decoy or stale cookie matched the name too), the first the
+    site accepts, else the verdict on the most likely one."""
+    first_error: LoginFlowError | None = None
+    for session in candidates:
+        try:
+            return verify_session(session, landing, timeout, http)
+        except LoginFlowError as exc:
+            first_error = first_error or exc
+    assert first_error is not None  # there is always at least one candidate
+    raise first_error
 
 
 def _password(

@@ -12,6 +12,12 @@ from .errors import NoSession
 FORMAT_VERSION = 1
 
 
+def normalize_username(user: str) -> str:
+    """Totara trims and lower-cases a username at login: ' Alice ' and 'alice' are one
+    account, so they are one stored session."""
+    return user.strip().lower()
+
+
 def _tail(secret: str) -> str:
     """At most the last four characters, the way gh shows tokens."""
     return "…" + secret[-4:] if len(secret) > 8 else "****"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .config import Config, SiteProfile, load_config
 from .errors import UsageError
+from .session import normalize_username
 from .store import SessionStore
 
 
@@ -33,13 +34,14 @@ def resolve_target(
     """The site profile and user a command is about. *for_login*: the site must be named (or
     configured as the default); a stored session cannot tell which site to log in to."""
     config = config or load_config()
+    user = normalize_username(user)
     if site or config.default_site or for_login:
         profile = config.resolve(site)
     elif user:
         profile = config.for_wwwroot(store.site_for(user))
     else:
         raise UsageError("say whose session: --user NAME (and --site URL|ALIAS)")
-    user = user or profile.default_user
+    user = normalize_username(user or profile.default_user)
     if not user:
         raise UsageError(
             f"no user given: pass --user NAME (or set default_user for {profile.name} "
@@ -72,5 +74,6 @@ def refresh_targets(
         }
         return sorted(found, key=lambda t: (t.wwwroot, t.user))
     if users:
-        return [Target(wwwroot or store.site_for(name), name) for name in users]
+        names = [normalize_username(name) for name in users]
+        return [Target(wwwroot or store.site_for(name), name) for name in names]
     raise UsageError("say which sessions: --user NAME (repeatable) or --all")

@@ -27,7 +27,7 @@ from ..errors import (
 from ..login_state import PAGE_PROBE, PageState, required_action
 from ..session import Session
 from ..site_http import maintenance
-from ..wwwroot import on_site, without_query
+from ..wwwroot import cookie_url, on_site, origin, same_origin, without_query
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
@@ -35,11 +35,23 @@ if TYPE_CHECKING:
 INVALID_LOGIN = "Invalid login"
 SESSION_ERROR = "server error that affects your login session"
 # One round trip: every call into the browser costs milliseconds on a busy machine.
-FORM_PROBE = """([username, password, button]) => ({
-    username: !!document.querySelector(username),
-    password: !!document.querySelector(password),
-    button: !!document.querySelector(button),
-})"""
+# The form's target is resolved by the browser (form.action is absolute); a submit button may
+# override it (formaction).
+FORM_PROBE = """([username, password, button]) => {
+    const field = document.querySelector(password);
+    const submit = document.querySelector(button);
+    const form = field && field.form;
+    let target = form ? form.action : null;
+    if (submit && submit.form === form && submit.hasAttribute('formaction')) {
+        target = submit.formAction;
+    }
+    return {
+        username: !!document.querySelector(username),
+        password: !!field,
+        button: !!submit,
+        action: target,
+    };
+}"""
 ERROR_PROBE = """(selector) => {
     const found = document.querySelector(selector);
     return found && found.offsetParent !== null ? found.innerText : null;
@@ -48,22 +60,26 @@ ERROR_PROBE = """(selector) => {
 
 @dataclass(frozen=True)
 class CapturedLogin:
-    """What the browser saw once the login finished."""
+    """What the browser saw once the login finished. `cookies` are the candidate session
+    cookies (name, value), most likely first; the site's answer decides which one is real
+    (login_flow.sign_in), not the order: a stale or decoy cookie can match the name too."""
 
-    cookie_name: str
-    cookie_value: str = field(repr=False)
+    cookies: tuple[tuple[str, str], ...] = field(repr=False)
     sesskey: str = field(repr=False)
     landing_url: str
 
-    def session(self, wwwroot: str, user: str, obtained_at: float) -> Session:
-        return Session(
-            wwwroot=wwwroot,
-            user=user,
-            cookie_name=self.cookie_name,
-            cookie_value=self.cookie_value,
-            sesskey=self.sesskey,
-            obtained_at=obtained_at,
-        )
+    def sessions(self, wwwroot: str, user: str, obtained_at: float) -> list[Session]:
+        return [
+            Session(
+                wwwroot=wwwroot,
+                user=user,
+                cookie_name=name,
+                cookie_value=value,
+                sesskey=self.sesskey,
+                obtained_at=obtained_at,
+            )
+            for name, value in self.cookies
+        ]
 
 
 async def login_with_password(
@@ -97,7 +113,7 @@ async def login_with_password(
                 else:
                     await page.press(profile.password_selector, "Enter", no_wait_after=True)
             state = PageState.from_probe(await page.evaluate(PAGE_PROBE, profile.error_selector))
-            cookies = await context.cookies(profile.wwwroot)
+            cookies = await context.cookies(cookie_url(profile.wwwroot))
             return _read_outcome(page.url, state, cookies, profile, user)
         except PlaywrightError as exc:
             raise _translate(exc, profile.wwwroot, timeout) from None
@@ -223,7 +239,7 @@ async def _await_logged_in(
                             notify(f"The site shows {without_query(url)}: finish it in the window.")
                         continue
                     if state.ready and _login_ended(state, url, profile):
-                        cookies = await context.cookies(profile.wwwroot)
+                        cookies = await context.cookies(cookie_url(profile.wwwroot))
                         return _read_outcome(url, state, cookies, profile, user)
                 elif unattended:
                     refused = await _error_text(page, profile.error_selector)
@@ -270,6 +286,15 @@ async def _open_login_page(page: Page, profile: SiteProfile) -> bool:
             f"{profile.username_selector} and {profile.password_selector} fields): check the "
             "site URL, or the selectors in the site config"
         )
+    target = found.get("action")
+    if target and not same_origin(str(target), profile.wwwroot):
+        # An injected or broken theme: the password would leave the site. Nothing is typed.
+        where = origin(str(target))
+        shown = str(where) if where else repr(str(target)[:80])
+        raise LoginFlowError(
+            f"the login form of {without_query(page.url)} posts to another origin ({shown}); "
+            "harvester types the password only into a form that posts to the site itself"
+        )
     return bool(found["button"])
 
 
@@ -315,12 +340,14 @@ def _read_outcome(
             f"the login finished on {landing_shown} but the site set no {profile.cookie_label} "
             "cookie"
         )
-    # Several matches (e.g. a stale cookie of another suffix on a parent path): the most specific.
-    cookie = max(session_cookies, key=lambda c: len(str(c.get("path", ""))))
+    # Several matches (a stale cookie of another suffix, a decoy): the most specific path
+    # first, then the ones that change at login; the site's answer picks (login_flow.sign_in).
+    ranked = sorted(session_cookies, key=lambda c: -len(str(c.get("path", ""))))
     sesskey = state.sesskey
     if not sesskey:
         raise LoginFlowError(f"the landing page {landing_shown} carries no M.cfg.sesskey")
-    return CapturedLogin(str(cookie["name"]), str(cookie["value"]), sesskey, landing)
+    candidates = tuple((str(c["name"]), str(c["value"])) for c in ranked)
+    return CapturedLogin(candidates, sesskey, landing)
 
 
 def _translate(exc: Exception, wwwroot: str, timeout: float) -> Exception:
