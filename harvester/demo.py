@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from .client import TotaraClient
 from .devsite import DevSite
-from .errors import NoSession, SessionExpired
+from .errors import NoSession, SessionExpired, UsageError
 from .export import variables
 from .keyring_access import backend_name
 from .login_flow import login
@@ -27,11 +27,14 @@ def _masked(value: str) -> str:
     return f"… ({len(value)} characters)"
 
 
-def run_demo(say: Callable[[str], None], *, timeout: float = 30.0) -> int:
-    """Walk alice through the whole job; returns 0. Leaves nothing stored."""
+def run_demo(say: Callable[[str], None], *, timeout: float = 30.0, path: str = "") -> int:
+    """Walk alice through the whole job; returns 0. Leaves nothing stored. *path* installs the
+    bundled site in that folder (e.g. /totara), as Totara under a sub-path."""
+    if path and not path.startswith("/"):
+        raise UsageError(f"--path is a folder such as /totara, not {path!r}")
     password = secrets.token_urlsafe(12)  # throwaway; never printed
     store = SessionStore()
-    with DevSite({DEMO_USER: password}, cookie_suffix="demo") as site:
+    with DevSite({DEMO_USER: password}, cookie_suffix="demo", path=path) as site:
         url = site.url
         say(f"1. Started the bundled Totara site at {url} (session cookie {site.cookie_name})")
         say(f"2. Logging {DEMO_USER} in through headless Chromium (keyring: {backend_name()})")

@@ -104,20 +104,21 @@ def browser_finding(options: BrowserOptions | None = None, timeout: float = 10.0
 
 def _endpoint_finding(endpoint: str, timeout: float) -> Finding:
     """A running browser: is something listening there (and, for CDP, which browser)?"""
-    from urllib.parse import urlsplit
-
     from .browser.launch import choose_browser, is_cdp_endpoint
-    from .site_http import default_port, tcp_probe
+    from .site_http import tcp_probe
+    from .wwwroot import origin
 
     why = choose_browser(None, BrowserOptions(endpoint=endpoint)).why
-    parts = urlsplit(endpoint)
+    where = origin(endpoint)
     try:
-        tcp_probe(parts.hostname or "", parts.port or default_port(parts.scheme), timeout, endpoint)
+        if where is None:
+            raise SiteUnreachable(f"{endpoint} is not an http(s):// or ws(s):// URL")
+        tcp_probe(where.host, where.port, timeout, endpoint)
     except SiteUnreachable as exc:
         return Finding.problem(
             "browser", BrowserUnavailable(f"{why}: not reachable ({exc.message})")
         )
-    if is_cdp_endpoint(endpoint) and parts.scheme in ("http", "https"):
+    if is_cdp_endpoint(endpoint) and where.scheme in ("http", "https"):
         import httpx
 
         try:
@@ -133,33 +134,36 @@ def site_findings(profiles: list[SiteProfile], timeout: float) -> list[Finding]:
     """A live look at each site's login page (plain HTTP, no browser)."""
     import httpx
 
-    from .site_http import maintenance, transport_errors
+    from .site_http import exchange, maintenance
+    from .wwwroot import on_site, origin
 
     findings = []
     with httpx.Client(timeout=timeout, follow_redirects=True) as http:
         for profile in profiles:
             topic = f"{profile.alias} ({profile.wwwroot})" if profile.alias else profile.wwwroot
             try:
-                with transport_errors(profile.wwwroot, timeout):
-                    page = http.get(profile.login_page)
+                page = exchange(
+                    http, "GET", profile.login_page, timeout=timeout, where=profile.wwwroot
+                )
             except SiteUnreachable as exc:
                 findings.append(Finding.problem(topic, exc))
                 continue
-            down = maintenance(page.status_code, page.headers, profile.login_page)
+            down = maintenance(page.status, page.headers, profile.login_page)
             if down is not None:
                 findings.append(Finding.problem(topic, down))
                 continue
-            if not str(page.url).startswith(profile.wwwroot):
-                where = f"{page.url.scheme}://{page.url.host}:{page.url.port}"
+            if not on_site(page.url, profile.wwwroot):
+                where = origin(page.url)
+                shown = str(where) if where else page.url
                 how = "configured steps" if profile.steps else "no steps: use login --headed"
-                findings.append(Finding(topic, True, f"single sign-on at {where} ({how})"))
+                findings.append(Finding(topic, True, f"single sign-on at {shown} ({how})"))
                 continue
             fields = [_id_of(profile.username_selector), _id_of(profile.password_selector)]
             form = all(f'id="{f}"' in page.text for f in fields if f)
-            if page.status_code == 200 and form:
+            if page.status == 200 and form:
                 findings.append(Finding(topic, True, "login page with the login form"))
             else:
-                error = LoginFlowError(f"HTTP {page.status_code}, no Totara login form")
+                error = LoginFlowError(f"HTTP {page.status}, no Totara login form")
                 findings.append(Finding.problem(topic, error))
     return findings
 

@@ -45,6 +45,12 @@ class SiteUnreachable(HarvestError):
     exit_code = 5
 
 
+class SiteError(SiteUnreachable):
+    """The site answered, but not the way Totara answers: a proxy's 502 or 504, a PHP error
+    page, JSON of an unexpected shape, an answer over the size bound. Site trouble, never a
+    dead session (exit 5)."""
+
+
 class KeyringUnavailable(HarvestError):
     """No usable OS keyring: no backend, locked, or not answering (exit 6)."""
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import HarvestError, NoSession, SiteUnreachable
-from .site_http import credential_client
+from .errors import NoSession, SiteError, SiteUnreachable
+from .site_http import credential_client, exchange, maintenance
 from .store import SessionStore
 from .verify import check_session
 from .wwwroot import logout_url
@@ -17,44 +17,55 @@ class LogoutResult:
     note: str
 
 
-def logout(store: SessionStore, wwwroot: str, user: str, *, timeout: float = 30.0) -> LogoutResult:
+def logout(
+    store: SessionStore, wwwroot: str, user: str, *, timeout: float = 30.0, local: bool = False
+) -> LogoutResult:
     """End the session on the site (logout with its sesskey) and remove it locally.
 
-    A session the site no longer knows is still removed locally. When the site cannot be
-    reached the local copy is removed too, and SiteUnreachable says so.
+    Only a site that answers require_login has "already ended" a session. When the site cannot
+    end it (unreachable, in trouble, in maintenance), SiteUnreachable (exit 5) says so, and the
+    local copy is kept, so that a later logout can still end it there; with *local* it is
+    removed all the same (a site that is gone for good).
     """
-    import httpx
-
     session = store.load(wwwroot, user)
     if session is None:
         store.delete(wwwroot, user)  # an index row without a secret
         raise NoSession(f"no stored session for {user} at {wwwroot}: nothing to log out")
-    try:  # whatever the site says, the local copy goes
+    kept = "kept it here: run harvest logout again when the site answers (--local drops it)"
+    removed = "removed it here (--local)" if local else kept
+    try:
         with credential_client(timeout) as http:
             alive = check_session(session, timeout=timeout, http=http)
-            if not alive.valid:
+            if alive.ended:
+                store.delete(wwwroot, user)
                 return LogoutResult(
                     False,
                     f"the site had already ended {user}'s session ({alive.reason}); removed it",
                 )
-            answer = http.get(
+            answer = exchange(
+                http,
+                "GET",
                 logout_url(wwwroot),
+                timeout=timeout,
+                where=wwwroot,
                 params={"sesskey": session.sesskey},
                 headers={"Cookie": session.cookie_header},
             )
-    except (httpx.HTTPError, SiteUnreachable) as exc:
-        raise SiteUnreachable(
-            f"removed {user}'s session locally, but could not reach {wwwroot} to end it there "
-            f"({type(exc).__name__}); it ends when the site's session timeout passes"
+        down = maintenance(answer.status, answer.headers, wwwroot)
+        if down is not None:
+            raise down
+        if answer.status not in (302, 303):
+            raise SiteError(
+                f"{logout_url(wwwroot)} answered HTTP {answer.status}, not the logout's redirect"
+            )
+    except SiteUnreachable as exc:
+        if local:
+            store.delete(wwwroot, user)
+        raise type(exc)(
+            f"could not end {user}'s session on {wwwroot} ({exc.message}); {removed}"
         ) from None
-    finally:
-        store.delete(wwwroot, user)
-    if answer.status_code in (302, 303):
-        return LogoutResult(True, f"logged {user} out of {wwwroot} and removed the session")
-    raise HarvestError(
-        f"removed {user}'s session locally; {wwwroot}/login/logout.php answered "
-        f"HTTP {answer.status_code}, so it may still be alive on the site"
-    )
+    store.delete(wwwroot, user)
+    return LogoutResult(True, f"logged {user} out of {wwwroot} and removed the session")
 
 
 def logout_user(
@@ -63,6 +74,7 @@ def logout_user(
     *,
     forget_password: bool = False,
     timeout: float = 30.0,
+    local: bool = False,
     store: SessionStore | None = None,
 ) -> LogoutResult:
     """`harvest logout`: resolve *site* and *user*, log out; with *forget_password* the saved
@@ -72,7 +84,7 @@ def logout_user(
     store = store or SessionStore()
     profile, user = resolve_target(site, user, store)
     try:
-        return logout(store, profile.wwwroot, user, timeout=timeout)
+        return logout(store, profile.wwwroot, user, timeout=timeout, local=local)
     finally:
         if forget_password:
             store.delete_password(profile.wwwroot, user)

@@ -8,7 +8,8 @@ import sys
 from typing import Any, TextIO
 
 from . import redact
-from .client import TotaraClient, data_of, is_nosession
+from .ajax import data_of
+from .client import TotaraClient, is_nosession
 from .errors import NoSession, SessionExpired, UsageError
 from .store import SessionStore
 from .targets import resolve_target

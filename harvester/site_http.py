@@ -1,5 +1,10 @@
 """Talking HTTP to a site: the one client that carries credentials, and the rules every
-exchange shares (transport failures, maintenance, a TCP probe before a browser starts).
+exchange shares: a deadline, a size bound, transport failures, maintenance, and a TCP probe
+before a browser starts.
+
+Every answer from a site is untrusted input. `exchange` ends within its deadline whatever the
+site does (a dribbling answer, a silent one) and reads at most MAX_ANSWER_BYTES after
+decompression (a compression bomb ends as a SiteError, not as gigabytes of memory).
 
 httpx is imported lazily (~70 ms): commands that only read the keyring never pay for it.
 """
@@ -9,14 +14,46 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
+import zlib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .errors import SiteMaintenance, SiteUnreachable
+from .errors import SiteError, SiteMaintenance, SiteUnreachable
 
 if TYPE_CHECKING:
     import httpx
+
+# The most an answer may hold once decompressed: real ajax.php answers and pages are far below.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+# We decode these ourselves, bounded; a site that answers in anything else is in trouble.
+ACCEPT_ENCODING = "gzip, deflate"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A site's whole answer to one exchange, read within the deadline and the size bound."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str  # where the answer came from (after redirects, for a client that follows them)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not."""
+        import json
+
+        return json.loads(self.body)
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status in (301, 302, 303, 307, 308) and "location" in self.headers
 
 
 def credential_client(timeout: float, transport: httpx.BaseTransport | None = None) -> httpx.Client:
@@ -27,6 +64,108 @@ def credential_client(timeout: float, transport: httpx.BaseTransport | None = No
 
     jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     return httpx.Client(timeout=timeout, follow_redirects=False, cookies=jar, transport=transport)
+
+
+def exchange(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    where: str,
+    limit: int = MAX_ANSWER_BYTES,
+    **request: Any,
+) -> Answer:
+    """One request and its whole answer, over within *timeout* seconds (a deadline, not an idle
+    limit) and at most *limit* bytes decompressed. *where* names the site in errors. Raises
+    SiteUnreachable (no answer in time, transport failure) or SiteError (answer too big, or in
+    an encoding that was not asked for)."""
+    headers = {"Accept-Encoding": ACCEPT_ENCODING, **request.pop("headers", {})}
+    box: dict[str, Any] = {}
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            with transport_errors(where, timeout):
+                box["answer"] = _read(client, method, url, headers, timeout, limit, stop, request)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    # A worker thread, so that the deadline holds even while a read blocks: a site that goes
+    # silent mid-answer must not hold the caller for another read timeout.
+    worker = threading.Thread(target=run, name="harvester-http", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        stop.set()  # the worker stops at its next chunk; its connection is dropped
+        raise SiteUnreachable(f"{where} did not finish answering within {timeout:g} s (--timeout)")
+    if "error" in box:
+        raise box["error"]
+    answer: Answer = box["answer"]
+    return answer
+
+
+def _read(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    timeout: float,
+    limit: int,
+    stop: threading.Event,
+    request: dict[str, Any],
+) -> Answer:
+    with client.stream(method, url, headers=headers, timeout=timeout, **request) as response:
+        decode = _decoder(response.headers.get("content-encoding", ""), url, limit)
+        parts: list[bytes] = []
+        size = 0
+        # A response built in memory (a test's mock transport) has no stream left to read.
+        chunks = [response.content] if response.is_stream_consumed else response.iter_raw()
+        for raw in chunks:
+            if stop.is_set():
+                raise SiteUnreachable(f"{url}: gave up at the deadline")
+            data = decode(raw, limit - size)
+            size += len(data)
+            parts.append(data)
+        parts.append(decode(b"", limit - size, final=True))
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        return Answer(response.status_code, headers, b"".join(parts), str(response.url))
+
+
+class _Decoder:
+    """Content-Encoding, decoded a chunk at a time and never past the room left."""
+
+    def __init__(self, encoding: str, url: str, limit: int) -> None:
+        self.url = url
+        self.limit = limit
+        # 47 = 32 + 15: zlib reads the gzip and the zlib container alike
+        self.inflate = zlib.decompressobj(47) if encoding else None
+
+    def __call__(self, raw: bytes, room: int, *, final: bool = False) -> bytes:
+        if self.inflate is None:
+            data = raw
+        else:
+            try:
+                data = self.inflate.decompress(raw, room + 1) if raw else b""
+                if final and len(data) <= room:
+                    data += self.inflate.flush()
+            except zlib.error:
+                raise SiteError(f"{self.url} answered a body that does not decompress") from None
+            if self.inflate.unconsumed_tail:
+                data += b"?"  # more was coming: over the bound either way
+        if len(data) > room:
+            raise SiteError(
+                f"{self.url} answered more than {self.limit / (1 << 20):g} MiB "
+                "(decompressed); harvester reads no more than that"
+            )
+        return data
+
+
+def _decoder(encoding: str, url: str, limit: int) -> _Decoder:
+    encoding = encoding.strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+        raise SiteError(f"{url} answered in an encoding it was not asked for ({encoding[:40]})")
+    return _Decoder("" if encoding == "identity" else encoding, url, limit)
 
 
 @contextlib.contextmanager
@@ -71,16 +210,13 @@ def tcp_probe(host: str, port: int, timeout: float, what: str) -> None:
         raise SiteUnreachable(f"cannot reach {what}: {exc.strerror or exc}") from None
 
 
-def default_port(scheme: str) -> int:
-    return 443 if scheme in ("https", "wss") else 80
-
-
 def check_reachable(wwwroot: str, timeout: float) -> None:
     """Probe the site's port, so an unreachable site fails in milliseconds with exit 5 instead
     of after a browser start. Skipped behind a proxy (the proxy decides what is reachable)."""
-    from urllib.parse import urlsplit
+    from .wwwroot import origin
 
     if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
         return
-    parts = urlsplit(wwwroot)
-    tcp_probe(parts.hostname or "", parts.port or default_port(parts.scheme), timeout, wwwroot)
+    where = origin(wwwroot)
+    if where is not None:
+        tcp_probe(where.host, where.port, timeout, wwwroot)

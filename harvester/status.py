@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import NoSession, SiteUnreachable
+from .errors import HarvestError, NoSession, SiteUnreachable
 from .site_http import credential_client
 from .store import SessionStore
 from .verify import check_session
@@ -80,7 +80,7 @@ def _check_row(store: SessionStore, row: SessionStatus, timeout: float, http: ht
         return
     try:
         result = check_session(session, timeout=timeout, http=http)
-    except SiteUnreachable as exc:
+    except HarvestError as exc:  # site trouble: the site could not say (one row, not the table)
         row.valid, row.why = None, exc.message
         return
     row.valid, row.why = result.valid, result.reason

@@ -11,30 +11,28 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin
 
-from .errors import LoginFlowError
+from .ajax import data_of, parse_answer
+from .errors import GraphQLError, InvalidSesskey, LoginFlowError, SessionExpired, SiteError
 from .login_state import PageState, logged_in_reason
 from .session import Session
-from .site_http import credential_client, transport_errors
-from .wwwroot import ajax_url
+from .site_http import Answer, credential_client, exchange, maintenance
+from .wwwroot import ajax_url, on_site, without_query
 
 if TYPE_CHECKING:
     import httpx
 
 # A page every Totara site has and that needs a logged-in user.
 CHECK_PAGE = "/user/profile.php"
+STATUS_OPERATION = "totara_webapi_status"
 
 
 @dataclass(frozen=True)
 class SessionCheck:
     valid: bool
     reason: str  # why not, or "logged in"
-
-
-def _same_origin(a: str, b: str) -> bool:
-    pa, pb = urlsplit(a), urlsplit(b)
-    return (pa.scheme, pa.netloc) == (pb.scheme, pb.netloc)
+    ended: bool = False  # the site said so itself (require_login): the session is over there
 
 
 def check_session(
@@ -44,32 +42,63 @@ def check_session(
     timeout: float = 30.0,
     http: httpx.Client | None = None,
 ) -> SessionCheck:
-    """Ask the site whether *session* is alive. Raises SiteUnreachable when it cannot say.
+    """Ask the site whether *session* is alive. Raises SiteUnreachable (SiteError for an answer
+    that is not Totara's) when the site cannot say: site trouble is never a dead session.
     Pass *http* (a site_http.credential_client) to reuse its connections across many checks."""
     headers = {"Cookie": session.cookie_header}
-    target = page_url if page_url and _same_origin(page_url, session.wwwroot) else None
+    target = page_url if page_url and on_site(page_url, session.wwwroot) else None
     target = target or session.wwwroot + CHECK_PAGE
-    with (
-        transport_errors(session.wwwroot, timeout),
-        contextlib.nullcontext(http) if http else credential_client(timeout) as client,
-    ):
-        answer = client.post(
-            ajax_url(session.wwwroot),
+    url = ajax_url(session.wwwroot)
+    with contextlib.nullcontext(http) if http else credential_client(timeout) as client:
+        answer = exchange(
+            client,
+            "POST",
+            url,
+            timeout=timeout,
+            where=session.wwwroot,
             headers={**headers, "X-Totara-Sesskey": session.sesskey},
-            json={"operationName": "totara_webapi_status", "variables": {}},
+            json={"operationName": STATUS_OPERATION, "variables": {}},
         )
-        status = _status_of(answer)
-        if status != "ok":
-            return SessionCheck(False, status)
-        page = client.get(target, headers=headers)
+        why, ended = _status_verdict(parse_answer(answer, url), url)
+        if why is not None:
+            return SessionCheck(False, why, ended)
+        page = exchange(
+            client, "GET", target, timeout=timeout, where=session.wwwroot, headers=headers
+        )
     return _check_page(page, target, session)
 
 
-def _check_page(page: httpx.Response, target: str, session: Session) -> SessionCheck:
-    if page.status_code != 200:
-        where = page.headers.get("location", "")
-        return SessionCheck(False, f"{target} answered HTTP {page.status_code} {where}".strip())
-    why = logged_in_reason(PageState.from_html(page.text), target, session.wwwroot, session.sesskey)
+def _status_verdict(item: Any, url: str) -> tuple[str | None, bool]:
+    """(None, False) when totara_webapi_status answered ok; (why not, whether the site ended
+    the session) for an answer that says the session is no good; SiteError for any other."""
+    try:
+        data = data_of(item, STATUS_OPERATION)
+    except SessionExpired as exc:
+        return f"expired or logged out: {exc.site_message} (require_login)", True
+    except InvalidSesskey:
+        return "the sesskey does not belong to the cookie (require_refresh)", False
+    except GraphQLError as exc:
+        raise SiteError(
+            f"{url} answered {STATUS_OPERATION} with an error ({exc.site_message}, "
+            f"{exc.category or 'no category'}): the site is in trouble"
+        ) from None
+    status = data.get(STATUS_OPERATION)
+    if not isinstance(status, dict) or status.get("status") != "ok":
+        raise SiteError(f"{url} answered {STATUS_OPERATION} without status ok: not a Totara answer")
+    return None, False
+
+
+def _check_page(page: Answer, target: str, session: Session) -> SessionCheck:
+    down = maintenance(page.status, page.headers, target)
+    if down is not None:
+        raise down
+    if page.is_redirect:  # to the login page, a required-action page, an identity provider
+        where = without_query(urljoin(target, page.headers["location"]))
+        return SessionCheck(False, f"not logged in ({target} redirected to {where})")
+    if page.status != 200:
+        raise SiteError(f"{target} answered HTTP {page.status}: the site is in trouble")
+    state = PageState.from_html(page.text)
+    why = logged_in_reason(state, target, session.wwwroot, session.sesskey)
     return SessionCheck(why is None, why or "logged in")
 
 
@@ -84,23 +113,3 @@ def verify_session(
             "the login page may not be a standard Totara login"
         )
     return session.verified()
-
-
-def _status_of(answer: Any) -> str:
-    try:
-        payload = answer.json()
-    except ValueError:
-        return f"ajax.php answered HTTP {answer.status_code}, not JSON"
-    if isinstance(payload, dict):
-        data = payload.get("data") or {}
-        status = (data.get("totara_webapi_status") or {}).get("status")
-        if status:
-            return str(status)
-        errors = payload.get("errors") or [{}]
-        category = (errors[0].get("extensions") or {}).get("category", "no category")
-        meaning = {
-            "require_login": "expired or logged out",
-            "require_refresh": "the sesskey does not belong to the cookie",
-        }.get(category, errors[0].get("message", ""))
-        return f"{meaning} ({category})"
-    return f"ajax.php answered HTTP {answer.status_code}"

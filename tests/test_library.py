@@ -158,3 +158,44 @@ def test_pytest_plugin_fixture_gives_a_running_site(totara_site: DevSite) -> Non
     )
     assert answer.json()["data"]["totara_webapi_status"]["status"] == "ok"
     assert "alice" in totara_site.state.users
+
+
+@pytest.mark.parametrize(
+    ("given", "wwwroot"),
+    [
+        ("http://lms.example.com:80/", "http://lms.example.com"),
+        ("https://lms.example.com:443/totara/", "https://lms.example.com/totara"),
+        ("HTTP://LMS.EXAMPLE.COM", "http://lms.example.com"),
+        ("https://bücher.example/lms", "https://xn--bcher-kva.example/lms"),
+        ("https://xn--bcher-kva.example/lms", "https://xn--bcher-kva.example/lms"),
+        ("http://lms.example.com:8080", "http://lms.example.com:8080"),
+    ],
+)
+def test_one_site_has_one_wwwroot(given: str, wwwroot: str) -> None:
+    assert normalize_wwwroot(given) == wwwroot
+
+
+@pytest.mark.parametrize(
+    ("url", "wwwroot", "expected"),
+    [
+        ("http://h/totara/login/index.php", "http://h:80/totara", True),
+        ("http://H:80/totara", "http://h/totara", True),
+        ("http://h/totarax/login/index.php", "http://h/totara", False),
+        ("http://h/other/", "http://h/totara", False),
+        ("https://h/totara/", "http://h/totara", False),
+        ("http://h:8080/", "http://h", False),
+    ],
+)
+def test_a_page_is_on_the_site_by_origin_and_folder(url: str, wwwroot: str, expected: bool) -> None:
+    from harvester.wwwroot import on_site
+
+    assert on_site(url, wwwroot) is expected
+
+
+@pytest.mark.parametrize(
+    "bad", ["http://h:99999", "http://h:port", "http://[::1", "ftp://bob:s3cret@h", "http://h:0"]
+)
+def test_urls_that_do_not_parse_are_one_usage_error_without_credentials(bad: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        normalize_wwwroot(bad)
+    assert "s3cret" not in caught.value.message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from .app import app
@@ -30,8 +32,12 @@ def doctor(
 @app.command()
 def demo(
     timeout: TimeoutOption = 30.0,
+    path: Annotated[
+        str,
+        typer.Option("--path", help="Install the bundled site in this folder (e.g. /totara)."),
+    ] = "",
 ) -> None:
     """Start the bundled Totara-compatible site and walk alice through login and one ajax call."""
     from ..demo import run_demo
 
-    raise typer.Exit(run_demo(typer.echo, timeout=timeout))
+    raise typer.Exit(run_demo(typer.echo, timeout=timeout, path=path))

@@ -141,10 +141,20 @@ def logout(
             help="Also delete the saved password (else refresh --all logs USER in again).",
         ),
     ] = False,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="Remove the stored session even when the site cannot end it (a site gone for "
+            "good); without it, it is kept so that a later logout can end it there.",
+        ),
+    ] = False,
     timeout: TimeoutOption = 30.0,
 ) -> None:
     """End USER's session on the site (logout with its sesskey) and remove it from the keyring."""
     from ..logout import logout_user
 
-    note = logout_user(site, user, forget_password=forget_password, timeout=timeout).note
+    note = logout_user(
+        site, user, forget_password=forget_password, timeout=timeout, local=local
+    ).note
     typer.echo(note[:1].upper() + note[1:])
