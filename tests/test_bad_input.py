@@ -20,6 +20,7 @@ import keyring
 import pytest
 
 from harvester.devsite import DevSite
+from harvester.devsite.faults import Faults
 from harvester.testing.private_keyring import PrivateSecretService
 
 from .conftest import ALICE_PASSWORD, HarvestRunner, Result, free_port
@@ -135,6 +136,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         down := DevSite(users, maintenance=True).start(),
         slow := DevSite(users, delay=3).start(),
         https := DevSite(users, tls=tls).start(),
+        foreign := DevSite(users, faults=Faults(form_action="http://127.0.0.1:9/collect")).start(),
     ]
     fakes = {mode: FakeSite(mode) for mode in ("plain", "no-form", "no-cookie", "no-sesskey")}
     for _ in range(3):  # dave is locked out
@@ -150,6 +152,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "down": down.url,
             "slow": slow.url,
             "https": https.url,
+            "foreign": foreign.url,
             **{mode: fake.url for mode, fake in fakes.items()},
         }
         yield World(runner, site, sites, config, stored)
@@ -186,6 +189,22 @@ def cli(*args: str, input: str | None = None, **env: str) -> Callable[[World], R
         return world.harvest(*argv, input=input, **env)
 
     return run
+
+
+def with_faults(run: Callable[[World], Result], **faults: object) -> Callable[[World], Result]:
+    """*run* while the site that holds alice's session misbehaves (devsite/faults.py)."""
+
+    def faulty(world: World) -> Result:
+        world.site.state.faults = Faults(**faults)  # type: ignore[arg-type]
+        try:
+            return run(world)
+        finally:
+            world.site.state.faults = Faults()
+
+    return faulty
+
+
+REQUEST = ("request", "totara_webapi_status", "-u", "alice", "--site", "{site}")
 
 
 def with_config(text: str, *args: str) -> Callable[[World], Result]:
@@ -408,6 +427,68 @@ CASES = [
     ),
     Case("a bad --every duration", 2, "duration", cli("refresh", "--all", "--every", "soon")),
     Case("an unknown option", 2, "No such option", cli("status", "--colour")),
+    # -- added by issue 11: deployments and sites that answer badly --------------------------
+    Case(
+        "a proxy's 502 from ajax.php",
+        5,
+        "answered HTTP 502 (Bad Gateway)",
+        with_faults(cli(*REQUEST), ajax_status=502, ajax_body="<h1>502 Bad Gateway</h1>"),
+    ),
+    Case(
+        "a PHP error page (HTML 500) from ajax.php",
+        5,
+        "answered HTTP 500",
+        with_faults(cli(*REQUEST), ajax_status=500, ajax_body="<b>Fatal error</b>"),
+    ),
+    Case(
+        "JSON of an unexpected shape from ajax.php",
+        5,
+        "unexpected shape",
+        with_faults(
+            cli(*REQUEST),
+            ajax_status=200,
+            ajax_body='{"errors":5}',
+            ajax_content_type="application/json",
+        ),
+    ),
+    Case(
+        "an answer that dribbles past --timeout",
+        5,
+        "did not finish answering within 2 s",
+        with_faults(cli(*REQUEST, "--timeout", "2"), drip=0.5),
+    ),
+    Case(
+        "a compression bomb from ajax.php",
+        5,
+        "more than 16 MiB",
+        with_faults(cli(*REQUEST), bomb_mib=256),
+    ),
+    Case(
+        "logout while a proxy answers 502",
+        5,
+        "kept it here",
+        with_faults(
+            cli("logout", "-u", "alice", "--site", "{site}"), ajax_status=502, ajax_body="x"
+        ),
+    ),
+    Case(
+        "a login form that posts to another origin",
+        7,
+        "another origin (http://127.0.0.1:9)",
+        login("foreign", "alice", ALICE_PASSWORD),
+    ),
+    Case(
+        "a site URL whose port is not a number",
+        2,
+        "port is not a number",
+        login("http://127.0.0.1:99999"),
+    ),
+    Case(
+        "a site URL with credentials (any scheme)",
+        2,
+        "must not carry credentials",
+        login("ftp://bob:s3cret@example.com"),
+    ),
 ]
 
 
@@ -419,7 +500,7 @@ def test_bad_input(world: World, case: Case) -> None:
     assert result.code == case.code, result.err
     assert result.err.startswith("harvest: error: ") and result.err.count("\n") == 1, result.err
     assert case.says.lower() in result.err.lower(), result.err
-    assert ALICE_PASSWORD not in result.err + result.out
+    assert ALICE_PASSWORD not in result.err + result.out and "s3cret" not in result.err
     world.still_works()
     assert not list(world.harvest.tmpdir.iterdir()), "a browser profile was left behind"
     if case.id.startswith("a keyring that hangs"):
