@@ -103,9 +103,14 @@ def headed_login(
     return proc.returncode, out, err
 
 
+@pytest.mark.parametrize("folder", ["", "/totara"], ids=["root", "sub-path"])
 def test_headed_sso_login_captures_the_session_the_person_made(
-    harvest: HarvestRunner, sso_site: DevSite, display: str
+    harvest: HarvestRunner, make_totara_site: Callable[..., DevSite], display: str, folder: str
 ) -> None:
+    sso_site = make_totara_site(
+        {"alice": ALICE_PASSWORD}, idp="redirect", cookie_suffix="sso", path=folder
+    )
+
     def person(page: Page) -> None:  # username, Next, password, Sign in, at the provider
         page.fill("#idp-username", "alice")
         page.click("#idp-next")
