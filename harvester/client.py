@@ -156,6 +156,7 @@ class TotaraClient:
                     f"operations not ending in _nosession need a session for {self.wwwroot}: "
                     "pass --user (after harvest login)"
                 )
+            self.session.check_sendable()
             headers["Cookie"] = self.session.cookie_header
             headers["X-Totara-Sesskey"] = self.session.sesskey
         url = ajax_url(self.wwwroot)

@@ -158,7 +158,9 @@ class Config:
 
     def resolve(self, site: str) -> SiteProfile:
         """The profile for an alias or a URL ("": the configured default site)."""
-        site = site.strip() or self.default_site
+        from .inputs import text
+
+        site = text(site, "the site (--site)").strip() or self.default_site
         if not site:
             raise UsageError(
                 "no site given: pass --site URL|ALIAS, set HARVEST_SITE, or set default_site "
@@ -205,14 +207,14 @@ def load_config(path: Path | None = None) -> Config:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return Config(path)
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise UsageError(f"cannot read the config file {path}: {exc.strerror}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: {_toml_error(exc)}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not UTF-8 text") from None
     config = Config(path, exists=True)
     unknown = set(data) - {"default_site", "sites"}
     if unknown:

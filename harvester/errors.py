@@ -111,6 +111,14 @@ class SiteMaintenance(SiteUnreachable):
         self.retry_after = retry_after
 
 
+class StateUnwritable(HarvestError):
+    """harvester's own state folder (the index of stored sessions) cannot be written: a full
+    disk, no permission, a file in the folder's place (exit 9). The keyring and the index are
+    left as they were before the command."""
+
+    exit_code = 9
+
+
 class CommandNotFound(UsageError):
     """`harvest exec`: the command does not exist (exit 127, as a shell says it)."""
 

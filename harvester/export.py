@@ -65,12 +65,21 @@ def quote_powershell(value: str) -> str:
 _DOTENV_PLAIN = re.compile(r"[A-Za-z0-9_./:@%+,=~^*!?()\[\]{}<>|;&-]*")
 
 
+# python-dotenv expands ${NAME} and ${NAME:-default} in every value, quoted or not, after it has
+# decoded the quotes. `${:-${}` is such an expansion whose result is the two characters `${`:
+# the name is empty (no variable has it) and the default is `${`. Writing every `${` that way
+# makes the value come back exactly, whatever variables are set where the file is loaded.
+_DOTENV_DOLLAR_BRACE = "${:-${}"
+
+
 def dotenv_value(value: str) -> tuple[str, bool]:
     """(text, plain): plain text is read back exactly by docker and python-dotenv alike;
-    otherwise python-dotenv's single quotes (exact for it; docker cannot carry such a value)."""
+    otherwise python-dotenv's single quotes, with `${` kept from expanding (exact for
+    python-dotenv; docker cannot carry such a value)."""
     if _DOTENV_PLAIN.fullmatch(value) and "${" not in value:
         return value, True
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'", False
+    quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+    return "'" + quoted.replace("${", _DOTENV_DOLLAR_BRACE) + "'", False
 
 
 def check_format(fmt: str) -> None:

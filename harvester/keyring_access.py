@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .errors import KeyringUnavailable, UsageError, one_line
+from .inputs import seconds
 
 T = TypeVar("T")
 
@@ -32,9 +33,7 @@ def keyring_timeout() -> float:
         raise UsageError(
             f"HARVEST_KEYRING_TIMEOUT must be a number of seconds, not {raw!r}"
         ) from None
-    if value <= 0:
-        raise UsageError("HARVEST_KEYRING_TIMEOUT must be more than 0 seconds")
-    return value
+    return seconds(value, "HARVEST_KEYRING_TIMEOUT")
 
 
 def _with_timeout(fn: Callable[[], T], what: str) -> T:

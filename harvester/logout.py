@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import NoSession, SiteError, SiteUnreachable
+from .errors import NoSession, SiteError, SiteUnreachable, StateUnwritable
 from .site_http import credential_client, exchange, maintenance
 from .store import SessionStore
 from .verify import check_session
@@ -27,6 +27,15 @@ def logout(
     local copy is kept, so that a later logout can still end it there; with *local* it is
     removed all the same (a site that is gone for good).
     """
+    # Under the (site, user) lock, as every writer: a refresh or check running meanwhile cannot
+    # write the session back after it is gone (they re-read it under the same lock).
+    with store.lock(wwwroot, user):
+        return _logout(store, wwwroot, user, timeout=timeout, local=local)
+
+
+def _logout(
+    store: SessionStore, wwwroot: str, user: str, *, timeout: float, local: bool
+) -> LogoutResult:
     session = store.load(wwwroot, user)
     if session is None:
         store.delete(wwwroot, user)  # an index row without a secret
@@ -64,7 +73,13 @@ def logout(
         raise type(exc)(
             f"could not end {user}'s session on {wwwroot} ({exc.message}); {removed}"
         ) from None
-    store.delete(wwwroot, user)
+    try:
+        store.delete(wwwroot, user)
+    except StateUnwritable as exc:
+        raise StateUnwritable(
+            f"ended {user}'s session on {wwwroot}, but {exc.message}: the stored copy (now dead) "
+            "is still there; run harvest logout again once the state folder can be written"
+        ) from None
     return LogoutResult(True, f"logged {user} out of {wwwroot} and removed the session")
 
 

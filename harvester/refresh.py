@@ -31,7 +31,8 @@ from .verify import check_session
 if TYPE_CHECKING:
     import httpx
 
-ALIVE, REFRESHED, FAILED = "alive", "refreshed", "failed"
+ALIVE, REFRESHED, FAILED, REMOVED = "alive", "refreshed", "failed", "removed"
+MINIMUM_EVERY = 10.0  # refresh --every: more often only hammers the site
 log = logging.getLogger(__name__)
 
 
@@ -47,7 +48,7 @@ class RefreshResult:
 
     wwwroot: str
     user: str
-    outcome: str  # alive, refreshed or failed
+    outcome: str  # alive, refreshed, failed, or removed (logged out while the round ran)
     detail: str
     session: Session | None = field(default=None, repr=False)
     error: HarvestError | None = None
@@ -68,6 +69,27 @@ def round_exit_code(results: Sequence[RefreshResult]) -> int:
     if not codes:
         return 0
     return codes.pop() if len(codes) == 1 else 1
+
+
+class RoundFailed(HarvestError):
+    """Some sessions of a refresh round could not be kept alive (each said on its own line);
+    the exit code is theirs when they agree, else 1."""
+
+    def __init__(self, results: Sequence[RefreshResult]) -> None:
+        failed = [r for r in results if not r.ok]
+        first = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        super().__init__(
+            f"{len(failed)} of {len(results)} sessions failed: {first.user} at {first.wwwroot}: "
+            f"{first.detail}{more}"
+        )
+        self.exit_code = round_exit_code(results)
+
+
+def check_round(results: Sequence[RefreshResult]) -> None:
+    """RoundFailed unless every session of the round is alive at its end."""
+    if any(not r.ok for r in results):
+        raise RoundFailed(results)
 
 
 def refresh_sessions(
@@ -95,13 +117,25 @@ def refresh_sessions(
     base = configured.pop() if len(configured) == 1 else BrowserOptions()
     options = base.merged(browser or BrowserOptions())
 
+    # What had a session when the round began: one gone by the time its lock is held was logged
+    # out meanwhile, and is not logged in again behind the user's back.
+    listed = {(e.wwwroot, e.user) for e in store.entries() if e.cookie_name}
+
     async def work(browsers: LazyBrowser) -> list[RefreshResult]:
         slots = asyncio.Semaphore(limit)
         with credential_client(timeout) as http:  # one connection pool for every check
 
             async def one(target: Target) -> RefreshResult:
                 result = await _refresh_one(
-                    store, config, target, browsers, slots, http, timeout, relogin=relogin
+                    store,
+                    config,
+                    target,
+                    browsers,
+                    slots,
+                    http,
+                    timeout,
+                    relogin=relogin,
+                    was_listed=(target.wwwroot, target.user) in listed,
                 )
                 if on_result is not None:
                     on_result(result)
@@ -122,6 +156,7 @@ async def _refresh_one(
     timeout: float,
     *,
     relogin: bool,
+    was_listed: bool = False,
 ) -> RefreshResult:
     wwwroot, user = target.wwwroot, target.user
 
@@ -138,10 +173,15 @@ async def _refresh_one(
             HarvestError(f"another harvester process held {user}'s lock for {lock.timeout:g} s")
         )
     try:
+        damaged = False
         try:
             session = await asyncio.to_thread(store.load, wwwroot, user)
         except NoSession:
-            session = None  # a damaged entry is replaced by a fresh login
+            session, damaged = None, True  # a damaged entry is replaced by a fresh login
+        if session is None and was_listed and not damaged:
+            return RefreshResult(
+                wwwroot, user, REMOVED, "logged out while this round ran; not logging in again"
+            )
         if session is not None:
             check = await asyncio.to_thread(check_session, session, timeout=timeout, http=http)
             if check.valid:  # the check itself is a request: it also keeps the session alive

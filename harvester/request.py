@@ -11,6 +11,7 @@ from . import redact
 from .ajax import data_of
 from .client import TotaraClient, is_nosession
 from .errors import NoSession, SessionExpired, UsageError
+from .inputs import text as checked
 from .store import SessionStore
 from .targets import resolve_target
 
@@ -18,15 +19,17 @@ from .targets import resolve_target
 def read_variables(spec: str, stdin: TextIO | None = None) -> dict[str, Any]:
     """--variables: a JSON object, @FILE, or - for standard input (empty means {})."""
     if spec == "-":
-        text, where = (stdin or sys.stdin).read(), "standard input"
+        stream = stdin or sys.stdin
+        raw: bytes | str = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+        text, where = _decoded(raw, "standard input"), "standard input"
     elif spec.startswith("@"):
         try:
-            with open(spec[1:], encoding="utf-8") as handle:
-                text, where = handle.read(), spec[1:]
+            with open(spec[1:], "rb") as handle:
+                text, where = _decoded(handle.read(), spec[1:]), spec[1:]
         except OSError as exc:
             raise UsageError(f"cannot read --variables file {spec[1:]}: {exc.strerror}") from None
     else:
-        text, where = spec, "--variables"
+        text, where = checked(spec, "--variables", controls=True), "--variables"
     try:
         value = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
@@ -34,6 +37,15 @@ def read_variables(spec: str, stdin: TextIO | None = None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UsageError(f'{where} must be a JSON object, e.g. \'{{"lang": "en"}}\'')
     return value
+
+
+def _decoded(raw: bytes | str, where: str) -> str:
+    if isinstance(raw, str):
+        return checked(raw, where, controls=True)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{where} is not UTF-8 text (byte {exc.start})") from None
 
 
 def request_operation(

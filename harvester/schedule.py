@@ -6,6 +6,7 @@ what `install` would write; `remove` undoes it.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ CRON_MARK = "# harvester-refresh"
 class Plan:
     backend: str  # "systemd" or "cron"
     files: dict[Path, str]  # systemd unit files to write
-    cron_line: str | None
+    cron_lines: list[str]
     commands: list[list[str]]  # what install runs after writing
 
 
@@ -39,8 +40,24 @@ def unit_dir() -> Path:
     return Path(base) / "systemd" / "user"
 
 
+MINIMUM_EVERY = 60.0  # a scheduled refresh more often than a minute only hammers the site
+DAY_MINUTES = 1440
+
+
+def whole_seconds(every: float) -> int:
+    """*every* as whole seconds, or a UsageError: neither backend keeps fractions."""
+    if every != int(every):
+        raise UsageError(
+            f"a schedule keeps whole seconds: {every:g}s is not one "
+            f"(use {int(every)}s or {int(every) + 1}s)"
+        )
+    return int(every)
+
+
 def systemd_units(every: float, harvest: str) -> dict[str, str]:
-    seconds = max(1, round(every))
+    """A oneshot service and a timer that starts it every *every* seconds, exactly (no random
+    delay: the asked interval is the interval)."""
+    seconds = whole_seconds(every)
     service = f"""[Unit]
 Description=Refresh harvester's Totara sessions (harvest refresh --all)
 
@@ -56,7 +73,6 @@ Description=Refresh harvester's Totara sessions every {seconds}s
 [Timer]
 OnActiveSec=60s
 OnUnitActiveSec={seconds}s
-RandomizedDelaySec={max(1, seconds // 10)}s
 AccuracySec=1s
 
 [Install]
@@ -65,23 +81,59 @@ WantedBy=timers.target
     return {f"{UNIT}.service": service, f"{UNIT}.timer": timer}
 
 
-def cron_schedule(every: float) -> str:
-    minutes = max(1, round(every / 60))
-    if minutes < 60:
-        return f"*/{minutes} * * * *"
-    hours = max(1, round(minutes / 60))
-    return f"0 */{hours} * * *" if hours < 24 else "0 3 * * *"
+def cron_schedules(every: float) -> list[str]:
+    """The crontab time fields that together run a job every *every* seconds, exactly.
+
+    cron keeps an interval exactly when it is whole minutes that divide a day: the day's run
+    times then repeat every day, and group by minute of the hour into hours an equal step apart
+    (every 90 minutes: `0 0-23/3` and `30 1-23/3`). Any other interval is refused, naming the
+    nearest ones cron keeps."""
+    seconds = whole_seconds(every)
+    minutes, rest = divmod(seconds, 60)
+    if rest or DAY_MINUTES % max(minutes, 1) or minutes < 1:
+        nearest = [_shown(m * 60) for m in _nearest_cron(seconds / 60)]
+        raise UsageError(
+            f"cron cannot run every {_shown(seconds)} exactly; the nearest it can keep: "
+            f"{' and '.join(nearest)} (or --backend systemd, which keeps any whole number of "
+            "seconds)"
+        )
+    if minutes == DAY_MINUTES:
+        return ["0 3 * * *"]
+    if minutes < 60 and 60 % minutes == 0:
+        return ["* * * * *" if minutes == 1 else f"*/{minutes} * * * *"]
+    step = math.lcm(minutes, 60) // 60  # hours between two runs at the same minute of the hour
+    first: dict[int, int] = {}
+    for start in range(0, DAY_MINUTES, minutes):
+        first.setdefault(start % 60, start // 60)
+    hours = "*" if step == 1 else "{hour}-23/" + str(step)
+    return [f"{minute} {hours.format(hour=hour)} * * *" for minute, hour in sorted(first.items())]
 
 
-def cron_line(every: float, harvest: str) -> str:
+def _nearest_cron(minutes: float) -> list[int]:
+    """The intervals cron keeps (minutes dividing a day) just below and just above *minutes*."""
+    kept = [m for m in range(1, DAY_MINUTES + 1) if DAY_MINUTES % m == 0]
+    below = [m for m in kept if m < minutes]
+    above = [m for m in kept if m > minutes]
+    return ([below[-1]] if below else []) + ([above[0]] if above else [])
+
+
+def _shown(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def cron_lines(every: float, harvest: str) -> list[str]:
     uid = os.getuid()
     log = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "harvester"
     # cron has no session bus: point the job at the user's (where a keyring daemon runs).
-    return (
-        f"{cron_schedule(every)} mkdir -p {log} && "
+    job = (
+        f"mkdir -p {log} && "
         f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{uid}/bus "
         f"{harvest} refresh --all >> {log}/refresh.log 2>&1 {CRON_MARK}"
     )
+    return [f"{when} {job}" for when in cron_schedules(every)]
 
 
 def systemd_available() -> bool:
@@ -97,6 +149,11 @@ def systemd_available() -> bool:
 
 
 def plan(every: float, backend: str | None = None) -> Plan:
+    if every < MINIMUM_EVERY:
+        raise UsageError(
+            f"a schedule runs at most every {MINIMUM_EVERY:g}s, not every {every:g}s: "
+            "a site is not to be hammered"
+        )
     harvest = harvest_executable()
     chosen = backend or ("systemd" if systemd_available() else "cron")
     if chosen == "systemd":
@@ -105,9 +162,9 @@ def plan(every: float, backend: str | None = None) -> Plan:
             ["systemctl", "--user", "daemon-reload"],
             ["systemctl", "--user", "enable", "--now", f"{UNIT}.timer"],
         ]
-        return Plan("systemd", files, None, commands)
+        return Plan("systemd", files, [], commands)
     if chosen == "cron":
-        return Plan("cron", {}, cron_line(every, harvest), [])
+        return Plan("cron", {}, cron_lines(every, harvest), [])
     raise UsageError(f"unknown schedule backend {chosen!r}: systemd or cron")
 
 
@@ -116,7 +173,7 @@ def describe(p: Plan) -> str:
         parts = [f"# {path}\n{text}" for path, text in p.files.items()]
         parts.append("# then: " + " && ".join(" ".join(c) for c in p.commands))
         return "\n".join(parts)
-    return f"# crontab entry (crontab -e)\n{p.cron_line}"
+    return "# crontab entries (crontab -e)\n" + "\n".join(p.cron_lines)
 
 
 def install(p: Plan) -> str:
@@ -128,7 +185,7 @@ def install(p: Plan) -> str:
             _run(command)
         return f"Installed {UNIT}.timer (systemd user timer)"
     lines = [line for line in _crontab_lines() if CRON_MARK not in line]
-    lines.append(p.cron_line or "")
+    lines.extend(p.cron_lines)
     _write_crontab(lines)
     return "Installed a crontab entry (crontab -l shows it)"
 
@@ -194,5 +251,5 @@ def schedule(action: str, every: str = "15m", backend: str = "") -> str:
         raise UsageError(f"unknown action {action!r}: install, show or remove")
     if action == "remove":
         return remove()
-    chosen = plan(parse_duration(every), backend or None)
+    chosen = plan(parse_duration(every, minimum=MINIMUM_EVERY), backend or None)
     return describe(chosen) if action == "show" else install(chosen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -12,10 +13,21 @@ from .errors import NoSession
 FORMAT_VERSION = 1
 
 
+_HEADER_SAFE = re.compile(r"[!#-+\--:<-\[\]-~]{1,4096}")  # RFC 6265 cookie-octets
+
+
+def header_safe(value: str) -> bool:
+    """Whether *value* can travel in a Cookie or X-Totara-Sesskey header as it is: visible
+    ASCII without quotes, commas, semicolons, backslashes or spaces, and not empty."""
+    return _HEADER_SAFE.fullmatch(value) is not None
+
+
 def normalize_username(user: str) -> str:
     """Totara trims and lower-cases a username at login: ' Alice ' and 'alice' are one
     account, so they are one stored session."""
-    return user.strip().lower()
+    from .inputs import text
+
+    return text(user, "the user name (--user)").strip().lower()
 
 
 def _tail(secret: str) -> str:
@@ -39,6 +51,16 @@ class Session:
     def cookie_header(self) -> str:
         """Header-ready `Name=value`, what `Cookie:` wants."""
         return f"{self.cookie_name}={self.cookie_value}"
+
+    def check_sendable(self) -> None:
+        """NoSession unless cookie and sesskey can travel in HTTP headers as they are (a
+        damaged or hand-made entry may hold anything; harvest env still hands it out)."""
+        values = (self.cookie_name, self.cookie_value, self.sesskey)
+        if not all(header_safe(value) for value in values):
+            raise NoSession(
+                f"the session for {self.user or 'this user'} holds a value no HTTP header can "
+                "carry: run harvest login again"
+            )
 
     def redacted(self) -> dict[str, Any]:
         """A view safe to print or log."""

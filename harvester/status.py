@@ -86,15 +86,24 @@ def _check_row(store: SessionStore, row: SessionStatus, timeout: float, http: ht
     row.valid, row.why = result.valid, result.reason
     if result.valid:
         verified = session.verified(time.time())
-        store.save(verified)
-        row.verified_at = verified.verified_at
+        if store.save_if_current(verified):  # never write back a session logged out meanwhile
+            row.verified_at = verified.verified_at
 
 
-def check_exit_code(rows: list[SessionStatus]) -> int:
-    """After `status --check`: NoSession's code if a session is no longer valid, else
-    SiteUnreachable's if a site could not say, else 0."""
-    if any(row.valid is False for row in rows):
-        return NoSession.exit_code
-    if any(row.valid is None for row in rows):
-        return SiteUnreachable.exit_code
-    return 0
+def check_verdict(rows: list[SessionStatus]) -> None:
+    """After `status --check`: NoSession if a session is no longer valid, else SiteUnreachable
+    if a site could not say; nothing when all are alive."""
+    invalid = [row for row in rows if row.valid is False]
+    unknown = [row for row in rows if row.valid is None]
+    if invalid:
+        first = invalid[0]
+        raise NoSession(
+            f"{len(invalid)} of {len(rows)} sessions are no longer valid ({first.user} at "
+            f"{first.site}: {first.why}): run harvest refresh, or harvest login"
+        )
+    if unknown:
+        first = unknown[0]
+        raise SiteUnreachable(
+            f"the site could not say for {len(unknown)} of {len(rows)} sessions ({first.user} "
+            f"at {first.site}: {first.why})"
+        )

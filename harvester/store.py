@@ -2,22 +2,23 @@
 
 Keyring layout (docs/contract.md, "Storage"): service `harvester:session:<wwwroot>`, username
 `<user>`, secret = the session JSON; saved passwords under `harvester:password:<wwwroot>`. The
-keyring cannot list its entries, so `<state dir>/sessions.json` records which (site, user) pairs
-exist and when they were obtained and verified. The index never holds a secret.
+keyring cannot list its entries, so an index (index.py) records which (site, user) pairs exist.
+
+Keyring and index never tell different stories: every change writes the index first and the
+keyring second, and puts the index back when the keyring write fails; an index that cannot be
+written is StateUnwritable (exit 9) with nothing changed.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, TypeVar
 
 from . import keyring_access
-from .errors import NoSession, UsageError
+from .errors import NoSession, StateUnwritable, UsageError
+from .index import IndexRow, SessionIndex, pop
 from .session import Session
 
 if TYPE_CHECKING:
@@ -25,23 +26,13 @@ if TYPE_CHECKING:
 
 SESSION_SERVICE = "harvester:session:{wwwroot}"
 PASSWORD_SERVICE = "harvester:password:{wwwroot}"
+T = TypeVar("T")
 
 
 def state_dir() -> Path:
     from platformdirs import user_state_path
 
     return user_state_path("harvester", appauthor=False)
-
-
-class IndexRow(TypedDict):
-    """One row of sessions.json, as stored."""
-
-    wwwroot: str
-    user: str
-    cookie_name: str
-    obtained_at: float
-    verified_at: float | None
-    has_password: bool
 
 
 @dataclass(frozen=True)
@@ -59,6 +50,7 @@ class SessionStore:
 
     def __init__(self, state_path: Path | None = None) -> None:
         self.state_path = state_path or state_dir()
+        self.index = SessionIndex(self.state_path)
 
     # -- secrets -------------------------------------------------------------------------------
     def check_available(self) -> None:
@@ -79,27 +71,85 @@ class SessionStore:
         return session
 
     def save(self, session: Session) -> None:
-        keyring_access.set_secret(
-            SESSION_SERVICE.format(wwwroot=session.wwwroot), session.user, session.to_secret()
+        def change(rows: list[IndexRow]) -> None:
+            old = pop(rows, session.wwwroot, session.user)
+            rows.append(
+                {
+                    "wwwroot": session.wwwroot,
+                    "user": session.user,
+                    "cookie_name": session.cookie_name,
+                    "obtained_at": session.obtained_at,
+                    "verified_at": session.verified_at,
+                    "has_password": bool(old and old["has_password"]),
+                }
+            )
+
+        service = SESSION_SERVICE.format(wwwroot=session.wwwroot)
+        self._both(
+            change,
+            session.wwwroot,
+            session.user,
+            lambda: keyring_access.set_secret(service, session.user, session.to_secret()),
         )
-        self._update_index(session)
 
     def delete(self, wwwroot: str, user: str) -> bool:
-        found = keyring_access.delete_secret(SESSION_SERVICE.format(wwwroot=wwwroot), user)
-        self._drop_from_index(wwwroot, user)
-        return found
+        def change(rows: list[IndexRow]) -> None:
+            old = pop(rows, wwwroot, user)
+            if old and old["has_password"]:
+                rows.append({**old, "cookie_name": "", "obtained_at": 0.0, "verified_at": None})
+
+        service = SESSION_SERVICE.format(wwwroot=wwwroot)
+        return self._both(
+            change, wwwroot, user, lambda: keyring_access.delete_secret(service, user)
+        )
 
     def load_password(self, wwwroot: str, user: str) -> str | None:
         return keyring_access.get_secret(PASSWORD_SERVICE.format(wwwroot=wwwroot), user)
 
     def save_password(self, wwwroot: str, user: str, password: str) -> None:
-        keyring_access.set_secret(PASSWORD_SERVICE.format(wwwroot=wwwroot), user, password)
-        self._edit_index(lambda entries: _mark_password(entries, wwwroot, user, True))
+        service = PASSWORD_SERVICE.format(wwwroot=wwwroot)
+        self._both(
+            lambda rows: _mark_password(rows, wwwroot, user, True),
+            wwwroot,
+            user,
+            lambda: keyring_access.set_secret(service, user, password),
+        )
 
     def delete_password(self, wwwroot: str, user: str) -> bool:
-        found = keyring_access.delete_secret(PASSWORD_SERVICE.format(wwwroot=wwwroot), user)
-        self._edit_index(lambda entries: _mark_password(entries, wwwroot, user, False))
-        return found
+        service = PASSWORD_SERVICE.format(wwwroot=wwwroot)
+        return self._both(
+            lambda rows: _mark_password(rows, wwwroot, user, False),
+            wwwroot,
+            user,
+            lambda: keyring_access.delete_secret(service, user),
+        )
+
+    def _both(
+        self,
+        change: Callable[[list[IndexRow]], None],
+        wwwroot: str,
+        user: str,
+        write_keyring: Callable[[], T],
+    ) -> T:
+        """The index first, then the keyring; if the keyring write fails, the index row is put
+        back as it was, so the two never disagree."""
+        before: list[IndexRow] = []
+
+        def remember_and_change(rows: list[IndexRow]) -> None:
+            before.extend(r for r in rows if r["wwwroot"] == wwwroot and r["user"] == user)
+            change(rows)
+
+        self.index.edit(remember_and_change)
+        try:
+            return write_keyring()
+        except BaseException:
+
+            def undo(rows: list[IndexRow]) -> None:
+                pop(rows, wwwroot, user)
+                rows.extend(before)
+
+            self.index.edit(undo)
+            raise
 
     def site_for(self, user: str | None) -> str:
         """The one site *user* has a stored session for (used when --site is left out)."""
@@ -121,96 +171,49 @@ class SessionStore:
 
         digest = hashlib.sha256(f"{wwwroot}\n{user}".encode()).hexdigest()[:32]
         folder = self.state_path / "locks"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StateUnwritable(
+                f"cannot make the lock folder {folder} ({exc.strerror or type(exc).__name__})"
+            ) from None
         return FileLock(str(folder / f"{digest}.lock"), timeout=timeout, thread_local=False)
+
+    def save_if_current(self, session: Session, wait: float = 5.0) -> bool:
+        """Save *session* (a newer verified time, say) only if it is still the stored one,
+        re-read under its (site, user) lock: never write back a session that was removed or
+        replaced meanwhile. True when saved; False too when the lock stays held *wait* seconds
+        (another process is renewing it: its result is newer anyway)."""
+        from filelock import Timeout
+
+        lock = self.lock(session.wwwroot, session.user, timeout=wait)
+        try:
+            lock.acquire()
+        except Timeout:
+            return False
+        try:
+            try:
+                current = self.load(session.wwwroot, session.user)
+            except NoSession:
+                return False
+            if current is None or current.cookie_value != session.cookie_value:
+                return False
+            self.save(session)
+            return True
+        finally:
+            lock.release()
 
     # -- the non-secret index ------------------------------------------------------------------
     @property
     def index_file(self) -> Path:
-        return self.state_path / "sessions.json"
+        return self.index.path
 
     def entries(self) -> list[IndexEntry]:
-        return [IndexEntry(**raw) for raw in self._read_index()]
-
-    def _read_index(self) -> list[IndexRow]:
-        try:
-            data = json.loads(self.index_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return []
-        except ValueError:
-            return []  # a damaged index only loses the listing, never a secret
-        sessions = data.get("sessions") if isinstance(data, dict) else None
-        return [_row(s) for s in sessions or [] if isinstance(s, dict) and _valid_entry(s)]
-
-    def _update_index(self, session: Session) -> None:
-        def edit(entries: list[IndexRow]) -> None:
-            old = _pop(entries, session.wwwroot, session.user)
-            entries.append(
-                {
-                    "wwwroot": session.wwwroot,
-                    "user": session.user,
-                    "cookie_name": session.cookie_name,
-                    "obtained_at": session.obtained_at,
-                    "verified_at": session.verified_at,
-                    "has_password": bool(old and old["has_password"]),
-                }
-            )
-
-        self._edit_index(edit)
-
-    def _drop_from_index(self, wwwroot: str, user: str) -> None:
-        def edit(entries: list[IndexRow]) -> None:
-            old = _pop(entries, wwwroot, user)
-            if old and old["has_password"]:
-                entries.append({**old, "cookie_name": "", "obtained_at": 0.0, "verified_at": None})
-
-        self._edit_index(edit)
-
-    def _edit_index(self, edit: Callable[[list[IndexRow]], None]) -> None:
-        from filelock import FileLock
-
-        self.state_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with FileLock(str(self.index_file) + ".lock", timeout=30):
-            entries = self._read_index()
-            edit(entries)
-            entries.sort(key=lambda e: (e["wwwroot"], e["user"]))
-            fd, tmp = tempfile.mkstemp(dir=self.state_path, prefix=".sessions.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    json.dump({"v": 1, "sessions": entries}, out, indent=1)
-                os.replace(tmp, self.index_file)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-
-
-def _valid_entry(raw: dict[str, object]) -> bool:
-    return isinstance(raw.get("wwwroot"), str) and isinstance(raw.get("user"), str)
-
-
-def _row(raw: dict[str, object]) -> IndexRow:
-    """An index row as this version writes it (older rows may lack a field)."""
-    obtained = raw.get("obtained_at")
-    verified = raw.get("verified_at")
-    return {
-        "wwwroot": str(raw["wwwroot"]),
-        "user": str(raw["user"]),
-        "cookie_name": str(raw.get("cookie_name") or ""),
-        "obtained_at": float(obtained) if isinstance(obtained, (int, float)) else 0.0,
-        "verified_at": float(verified) if isinstance(verified, (int, float)) else None,
-        "has_password": bool(raw.get("has_password")),
-    }
-
-
-def _pop(entries: list[IndexRow], wwwroot: str, user: str) -> IndexRow | None:
-    for i, entry in enumerate(entries):
-        if entry["wwwroot"] == wwwroot and entry["user"] == user:
-            return entries.pop(i)
-    return None
+        return [IndexEntry(**row) for row in self.index.rows()]
 
 
 def _mark_password(entries: list[IndexRow], wwwroot: str, user: str, value: bool) -> None:
-    entry = _pop(entries, wwwroot, user)
+    entry = pop(entries, wwwroot, user)
     if entry is None:
         if not value:
             return

@@ -69,7 +69,9 @@ def normalize_wwwroot(url: str) -> str:
     """Return the canonical wwwroot for *url*: scheme and host lower-cased (an international
     host in punycode), the port only when it is not the scheme's default, no trailing slash, no
     query or fragment. Raises UsageError for anything that is not an http(s) URL."""
-    text = url.strip()
+    from .inputs import text as checked
+
+    text = checked(url, "the site (--site)").strip()
     if not text:
         raise UsageError("no site given: pass --site URL or set HARVEST_SITE")
     parts, port = _split(text)

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,12 +21,14 @@ from pathlib import Path
 import httpx
 import keyring
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harvester.devsite import DevSite
 from harvester.devsite.faults import Faults
 from harvester.testing.private_keyring import PrivateSecretService
 
-from .conftest import ALICE_PASSWORD, HarvestRunner, Result, free_port
+from .conftest import ALICE_PASSWORD, HARVEST, HarvestRunner, Result, free_port
 
 LANDING = (
     '<html><head><script>M.cfg = {"wwwroot":"%s","sesskey":"Abc123Def4"};</script></head>'
@@ -67,6 +72,8 @@ class FakeSite:
                     page = LANDING % fake.url
                     if fake.mode == "no-sesskey":
                         page = page.replace('"sesskey":"Abc123Def4"', '"theme":"x"')
+                    if fake.mode == "odd-sesskey":  # not ASCII: no HTTP header can carry it
+                        page = page.replace('"sesskey":"Abc123Def4"', '"sesskey":"Abc\u00e9\u2603"')
                     self._send(200, page)
                 else:
                     self._send(404, "not found")
@@ -75,7 +82,7 @@ class FakeSite:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
                 headers = {"Location": fake.url + "/landing"}
-                if fake.mode == "no-sesskey":
+                if fake.mode in ("no-sesskey", "odd-sesskey"):
                     headers["Set-Cookie"] = "TotaraSession=abcdef0123456789; path=/; HttpOnly"
                 self._send(303, "", headers)
 
@@ -138,7 +145,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         https := DevSite(users, tls=tls).start(),
         foreign := DevSite(users, faults=Faults(form_action="http://127.0.0.1:9/collect")).start(),
     ]
-    fakes = {mode: FakeSite(mode) for mode in ("plain", "no-form", "no-cookie", "no-sesskey")}
+    modes = ("plain", "no-form", "no-cookie", "no-sesskey", "odd-sesskey")
+    fakes = {mode: FakeSite(mode) for mode in modes}
     for _ in range(3):  # dave is locked out
         assert site.state.authenticate("dave", "wrong") is None
     try:
@@ -207,9 +215,82 @@ def with_faults(run: Callable[[World], Result], **faults: object) -> Callable[[W
 REQUEST = ("request", "totara_webapi_status", "-u", "alice", "--site", "{site}")
 
 
-def with_config(text: str, *args: str) -> Callable[[World], Result]:
+def with_index(
+    content: bytes | Callable[[bytes], bytes] | None, *args: str
+) -> Callable[[World], Result]:
+    """`harvest ARGS` with the index of stored sessions damaged (*content*, or made from the
+    index as it is; None: a folder in its place); afterwards the index is as it was and what
+    was set aside is gone."""
+
     def run(world: World) -> Result:
-        world.config.write_text(text)
+        folder = Path(world.harvest.env["XDG_STATE_HOME"]) / "harvester"
+        index = folder / "sessions.json"
+        saved = index.read_bytes()
+        index.unlink()
+        if content is None:
+            index.mkdir()
+        else:
+            index.write_bytes(content(saved) if callable(content) else content)
+        try:
+            return cli(*args)(world)
+        finally:
+            shutil.rmtree(index) if index.is_dir() else index.unlink(missing_ok=True)
+            for aside in folder.glob("sessions.json.damaged-*"):
+                shutil.rmtree(aside) if aside.is_dir() else aside.unlink()
+            index.write_bytes(saved)
+
+    return run
+
+
+def with_bad_row(saved: bytes) -> bytes:
+    """The index as it is, plus a row whose obtained time is not a number."""
+    data = json.loads(saved)
+    data["sessions"].append({"wwwroot": "http://x", "user": "u", "obtained_at": "yesterday"})
+    return json.dumps(data).encode()
+
+
+def closed_stdout(*args: str) -> Callable[[World], Result]:
+    """`harvest ARGS >&-`: started with standard output closed."""
+
+    def run(world: World) -> Result:
+        argv = [a.format(**world.sites) for a in args]
+        proc = subprocess.run(
+            [HARVEST, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env=world.harvest.env, timeout=60, pass_fds=(), close_fds=True,
+            preexec_fn=lambda: os.close(1),
+        )  # fmt: skip
+        return Result(proc.returncode, "", proc.stderr)
+
+    return run
+
+
+def with_file(name: str, content: bytes, *args: str) -> Callable[[World], Result]:
+    """`harvest ARGS` with {file} naming a file of *content* (bytes as they are)."""
+
+    def run(world: World) -> Result:
+        path = world.harvest.tmpdir.parent / name
+        path.write_bytes(content)
+        try:
+            return cli(*(a.replace("{file}", str(path)) for a in args))(world)
+        finally:
+            path.unlink()
+
+    return run
+
+
+def state_file(world: World) -> str:
+    """A file where the state folder should be (XDG_STATE_HOME=that file)."""
+    path = world.config.parent / "a-file"
+    path.write_text("not a folder")
+    return str(path)
+
+
+def with_config(text: str | bytes, *args: str) -> Callable[[World], Result]:
+    def run(world: World) -> Result:
+        if isinstance(text, bytes):
+            world.config.write_bytes(text)
+        else:
+            world.config.write_text(text)
         try:
             return cli(*args)(world)
         finally:
@@ -218,12 +299,12 @@ def with_config(text: str, *args: str) -> Callable[[World], Result]:
     return run
 
 
-def with_entry(user: str, secret: str) -> Callable[[World], Result]:
+def with_entry(user: str, secret: str, *extra: str) -> Callable[[World], Result]:
     def run(world: World) -> Result:
         service = f"harvester:session:{world.site.url}"
         keyring.set_password(service, user, secret)
         try:
-            return world.harvest("env", "--user", user, "--site", world.site.url)
+            return world.harvest("env", "--user", user, "--site", world.site.url, *extra)
         finally:
             keyring.delete_password(service, user)
 
@@ -489,6 +570,135 @@ CASES = [
         "must not carry credentials",
         login("ftp://bob:s3cret@example.com"),
     ),
+    # -- added by issue 12: ordinary mistakes and accidents, none of them "unexpected" --------
+    Case("--timeout nan", 2, "--timeout", cli(*REQUEST, "--timeout", "nan")),
+    Case("--timeout inf", 2, "--timeout", cli(*REQUEST, "--timeout", "inf")),
+    Case(
+        "HARVEST_KEYRING_TIMEOUT=nan",
+        2,
+        "HARVEST_KEYRING_TIMEOUT",
+        cli("env", "-u", "alice", "--site", "{site}", HARVEST_KEYRING_TIMEOUT="nan"),
+    ),
+    Case(
+        "HARVEST_KEYRING_TIMEOUT=inf",
+        2,
+        "HARVEST_KEYRING_TIMEOUT",
+        cli("env", "-u", "alice", "--site", "{site}", HARVEST_KEYRING_TIMEOUT="inf"),
+    ),
+    Case(
+        "--every 999999999999d",
+        2,
+        "longer than the most, 30d",
+        cli("refresh", "--all", "--every", "999999999999d"),
+    ),
+    Case("--every 1ms", 2, "too often: at least 10s", cli("refresh", "--all", "--every", "1ms")),
+    Case(
+        "a malformed IPv6 literal",
+        2,
+        "not a site URL",
+        cli("env", "-u", "alice", "--site", "http://[::1"),
+    ),
+    Case(
+        "a config url whose port is out of range",
+        2,
+        "port is not a number",
+        with_config('[sites.lms]\nurl = "http://x:99999"\n', "env", "-u", "alice", "--site", "lms"),
+    ),
+    Case(
+        "--user that is not UTF-8",
+        2,
+        "not valid UTF-8",
+        cli("env", "-u", "al\udcffice", "--site", "{site}"),
+    ),
+    Case(
+        "--variables @file that is not UTF-8",
+        2,
+        "not UTF-8 text",
+        with_file("vars.json", b'{"a": "\xff"}', *REQUEST, "--variables", "@{file}"),
+    ),
+    Case(
+        "a config file that is not UTF-8",
+        2,
+        "not UTF-8 text",
+        with_config(b'[sites.lms]\nurl = "http://\xff"\n', "env", "-u", "alice", "--site", "lms"),
+    ),
+    Case(
+        "standard output closed (harvest env >&-)",
+        2,
+        "standard output is closed",
+        closed_stdout("env", "-u", "alice", "--site", "{site}"),
+    ),
+    Case(
+        "a landing page whose sesskey is not ASCII",
+        7,
+        "not plain ASCII",
+        login("odd-sesskey", "alice", ALICE_PASSWORD),
+    ),
+    Case(
+        "an index with an extra key in a row",
+        0,
+        "was damaged (1 bad rows)",
+        with_index(
+            b'{"v":1,"sessions":[{"wwwroot":"http://x","user":"u","cookie_name":"C",'
+            b'"obtained_at":1,"verified_at":null,"surprise":true},{"user":5}]}',
+            "status",
+        ),
+    ),
+    Case(
+        "an index row of the wrong type (env without --site)",
+        0,
+        "1 bad rows",
+        with_index(with_bad_row, "env", "-u", "alice"),
+    ),
+    Case(
+        "an index that is not a list",
+        0,
+        "no list of sessions",
+        with_index(b'{"v":1,"sessions":7}', "status"),
+    ),
+    Case("an index that is not JSON", 0, "not JSON", with_index(b"{half", "refresh", "--all")),
+    Case(
+        "a folder in the index's place",
+        0,
+        "cannot read it (is a directory)",
+        with_index(None, "status", "--json"),
+    ),
+    Case(
+        "a state folder that is a file (login)",
+        9,
+        "cannot write the index",
+        lambda world: world.harvest.login(world.site.url, XDG_STATE_HOME=state_file(world)),
+    ),
+    Case(
+        "exec with options after the command's name",
+        0,
+        "",
+        cli("exec", "-u", "alice", "--site", "{site}", "sh", "-c", "exit 0", "-u", "admin:s3cret"),
+    ),
+    Case(
+        "a sesskey like ${AWS_SECRET_ACCESS_KEY} in dotenv",
+        0,
+        "docker --env-file cannot carry",
+        with_entry(
+            "mallory",
+            '{"v": 1, "cookie_name": "TotaraSessionm", "cookie_value": "x", '
+            '"sesskey": "${AWS_SECRET_ACCESS_KEY}", "wwwroot": "w", "obtained_at": 1}',
+            "--format",
+            "dotenv",
+        ),
+    ),
+    Case(
+        "schedule every 35m with cron",
+        2,
+        "the nearest it can keep: 32m and 36m",
+        cli("schedule", "show", "--backend", "cron", "--every", "35m"),
+    ),
+    Case(
+        "schedule every 10s",
+        2,
+        "too often: at least 60s",
+        cli("schedule", "show", "--backend", "systemd", "--every", "10s"),
+    ),
 ]
 
 
@@ -498,8 +708,13 @@ def test_bad_input(world: World, case: Case) -> None:
     result = case.run(world)
     elapsed = time.monotonic() - started
     assert result.code == case.code, result.err
-    assert result.err.startswith("harvest: error: ") and result.err.count("\n") == 1, result.err
-    assert case.says.lower() in result.err.lower(), result.err
+    if case.code == 0 and not case.says:  # nothing to say
+        assert result.err == "", result.err
+    else:  # one line: an error, or (exit 0) a warning
+        prefix = "harvest: error: " if case.code else "harvest: warning: "
+        assert result.err.startswith(prefix) and result.err.count("\n") == 1, result.err
+        assert case.says.lower() in result.err.lower(), result.err
+        assert "error: unexpected" not in result.err
     assert ALICE_PASSWORD not in result.err + result.out and "s3cret" not in result.err
     world.still_works()
     assert not list(world.harvest.tmpdir.iterdir()), "a browser profile was left behind"
@@ -512,3 +727,120 @@ def test_the_readme_lists_every_case() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     missing = [c.id for c in CASES if f"| {c.id} |" not in readme]
     assert not missing, missing
+
+
+# -- the rule by construction: random input to every command's options -----------------------
+# NUL cannot be in a real argument; lone surrogates stand for bytes that are not UTF-8.
+ANY_TEXT = st.text(st.characters(blacklist_characters="\0"), max_size=30)
+NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(min_value=-(10**20), max_value=10**20).map(str),
+    ANY_TEXT,
+)
+PASSWORDS = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"))
+OTHER_USER = ANY_TEXT.map(lambda text: "zz" + text)  # never alice, whose session must stay
+
+
+def site_values(world: World) -> st.SearchStrategy[str]:
+    return st.one_of(st.just(world.site.url), ANY_TEXT, st.just("ftp://u:p@h"))
+
+
+def command_lines(world: World) -> st.SearchStrategy[list[str]]:
+    site = site_values(world)
+    return st.one_of(
+        st.tuples(st.just("env"), ANY_TEXT, site, ANY_TEXT).map(
+            lambda t: [t[0], "--user", t[1], "--site", t[2], "--format", t[3]]
+        ),
+        st.tuples(ANY_TEXT, ANY_TEXT, site, ANY_TEXT, NUMBERS).map(
+            lambda t: [
+                "request",
+                t[0] or "x",
+                "-u",
+                t[1],
+                "--site",
+                t[2],
+                "--variables",
+                t[3],
+                "--timeout",
+                t[4],
+            ]
+        ),
+        st.tuples(OTHER_USER, site, NUMBERS, st.booleans()).map(
+            lambda t: (
+                ["status", "-u", t[0], "--site", t[1], "--timeout", t[2]]
+                + (["--check"] if t[3] else [])
+            )
+        ),
+        st.tuples(OTHER_USER, site, NUMBERS, NUMBERS).map(
+            lambda t: [
+                "refresh",
+                "-u",
+                t[0],
+                "--site",
+                t[1],
+                "--concurrency",
+                t[2],
+                "--timeout",
+                t[3],
+            ]
+        ),
+        st.tuples(OTHER_USER, site, NUMBERS).map(
+            lambda t: ["logout", "-u", t[0], "--site", t[1], "--timeout", t[2]]
+        ),
+        st.tuples(ANY_TEXT.filter(lambda a: a != "install"), ANY_TEXT, ANY_TEXT).map(
+            lambda t: ["schedule", t[0] or "show", "--every", t[1], "--backend", t[2]]
+        ),
+        st.tuples(ANY_TEXT, ANY_TEXT, ANY_TEXT).map(
+            lambda t: ["site", "add", t[0] or "a", "--url", t[1], "--step", t[2]]
+        ),
+        st.tuples(ANY_TEXT).map(lambda t: ["site", "remove", t[0] or "a"]),
+        st.tuples(OTHER_USER, site, NUMBERS, NUMBERS).map(
+            lambda t: [
+                "login",
+                "-u",
+                t[0],
+                "--site",
+                t[1],
+                "--password-stdin",
+                "--timeout",
+                t[2],
+                "--wait",
+                t[3],
+            ]
+        ),
+        st.lists(ANY_TEXT, max_size=4),  # anything at all
+    )
+
+
+def test_random_options_to_every_command_follow_the_rules(world: World) -> None:
+    """Exit code in the documented set, one error line (or only warnings on success), never
+    'unexpected', and alice's stored session intact. In-process, so that hundreds of cases
+    cost seconds; the same code path as the executable (harvester.cli.run)."""
+    from typer.testing import CliRunner
+
+    from harvester.cli import run
+
+    documented = {0, 2, 3, 4, 5, 7, 8, 9}
+    env = {k: world.harvest.env[k] for k in ("XDG_STATE_HOME", "HARVEST_CONFIG", "TMPDIR")}
+
+    examples = int(os.environ.get("HARVEST_PROPERTY_EXAMPLES", "200"))
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(args=command_lines(world), password=PASSWORDS)
+    def check(args: list[str], password: str) -> None:
+        with CliRunner().isolation(input=password + "\n", env=env) as (_out, err, *_):
+            code = run(args, handle_signals=False)
+            sys.stderr.flush()
+            lines = err.getvalue().decode("utf-8", "replace").splitlines()
+        assert code in documented, (args, lines)
+        assert not any("error: unexpected" in line for line in lines), (args, lines)
+        if code:
+            assert len(lines) == 1 and lines[0].startswith("harvest: error: "), (args, lines)
+        else:
+            assert all(line.startswith("harvest: warning: ") for line in lines), (args, lines)
+
+    try:
+        check()
+    finally:
+        world.config.unlink(missing_ok=True)
+    world.still_works()

@@ -195,18 +195,50 @@ def test_any_keyring_value_round_trips_through_real_shells_and_runs_nothing(
     keyring.delete_password(f"harvester:session:{wwwroot}", "alice")
 
 
-@settings(max_examples=200, deadline=None)
-@given(value=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0")))
+# Variables that are set while the file is loaded: a value naming them must not pick them up
+# (a site serving the sesskey ${AWS_SECRET_ACCESS_KEY} must not get that secret back).
+SET_VARIABLES = {"HARVEST_T_SECRET": "leaked!", "AWS_SECRET_ACCESS_KEY": "aws-leaked"}
+EXPANSIONS = st.sampled_from(
+    [
+        f"{prefix}{name}{suffix}"
+        for name in (*SET_VARIABLES, "TOTARA_SESSKEY", "")
+        for prefix, suffix in (("$", ""), ("${", "}"), ("${", ":-x}"), ("${", "-y}"), ("${", ""))
+    ]
+    + ["${:-${}", "$${", "\\${", "'${", '"${']
+)
+DOTENV_VALUES = st.lists(
+    st.one_of(
+        EXPANSIONS,
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0")),
+    ),
+    max_size=6,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=DOTENV_VALUES)
 def test_dotenv_round_trips_through_python_dotenv_and_plain_values_through_docker(
     value: str,
 ) -> None:
     import io
 
     text = format_variables(session_with(value, "http://dotenv.invalid"), "dotenv")
-    assert dotenv_values(stream=io.StringIO(text))["TOTARA_SESSION"] == value
+    saved = {name: os.environ.get(name) for name in SET_VARIABLES}
+    os.environ.update(SET_VARIABLES)
+    try:
+        loaded = dotenv_values(stream=io.StringIO(text))
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+    assert loaded["TOTARA_SESSION"] == value
+    assert loaded["TOTARA_SESSKEY"] == (value[::-1] or "k")
     line, plain = dotenv_value(value)
     if plain:  # docker --env-file: the rest of the line after the first '=', verbatim
         assert line == value and "\n" not in value
+        assert "${" not in value  # docker would not expand it, but python-dotenv would
 
 
 def test_powershell_doubles_every_kind_of_single_quote() -> None:

@@ -131,7 +131,7 @@ def test_refresh_every_survives_the_site_going_down_and_stops_on_sigterm(
     login(harvest, site, "--save-password")
     port = int(site.url.rsplit(":", 1)[1])
     proc = subprocess.Popen(
-        [HARVEST, "refresh", "--all", "--every", "2s"],
+        [HARVEST, "refresh", "--all", "--every", "10s"],  # the least --every allows
         env=harvest.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

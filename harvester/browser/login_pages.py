@@ -25,7 +25,7 @@ from ..errors import (
     one_line,
 )
 from ..login_state import PAGE_PROBE, PageState, required_action
-from ..session import Session
+from ..session import Session, header_safe
 from ..site_http import maintenance
 from ..wwwroot import cookie_url, on_site, origin, same_origin, without_query
 
@@ -333,7 +333,9 @@ def _read_outcome(
     if state.not_logged_in:
         raise LoginFlowError(f"after the login form the page {landing_shown} still shows no user")
     session_cookies = [
-        c for c in cookies if profile.cookie_matches(str(c.get("name", ""))) and c.get("value")
+        c
+        for c in cookies
+        if profile.cookie_matches(str(c.get("name", ""))) and header_safe(str(c.get("value", "")))
     ]
     if not session_cookies:
         raise LoginFlowError(
@@ -346,6 +348,11 @@ def _read_outcome(
     sesskey = state.sesskey
     if not sesskey:
         raise LoginFlowError(f"the landing page {landing_shown} carries no M.cfg.sesskey")
+    if not header_safe(sesskey):
+        raise LoginFlowError(
+            f"the landing page {landing_shown} carries a sesskey that is not plain ASCII "
+            "(Totara's are 10 letters and digits): not a Totara page harvester can use"
+        )
     candidates = tuple((str(c["name"]), str(c["value"])) for c in ranked)
     return CapturedLogin(candidates, sesskey, landing)
 

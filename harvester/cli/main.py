@@ -14,7 +14,7 @@ import typer
 
 from .. import redact
 from ..errors import HarvestError, first_line
-from .app import app
+from .app import app, show_warnings
 
 _interrupted: list[int] = []
 
@@ -50,11 +50,23 @@ def run(argv: Sequence[str] | None = None, *, handle_signals: bool = True) -> in
     asyncio_log.addHandler(logging.NullHandler())
     asyncio_log.propagate = False
     _interrupted.clear()
+    show_warnings()
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
+        if sys.stdout is None and _command(args) not in ("exec", None):
+            # started with stdout closed (harvest env >&-): there is nowhere to print to
+            raise _Failed("standard output is closed: nothing to write the answer to", 2)
         try:
-            result = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+            result = app(args=args, standalone_mode=False)
         except SystemExit as exc:  # typer.Exit from a command, or an eager --help/--version
             return exc.code if isinstance(exc.code, int) else 0
+        except BrokenPipeError:
+            # the reader went away (harvest status | head -1): say so once, and do not let the
+            # interpreter complain again while flushing at exit
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+            raise _Failed(
+                "standard output was closed by its reader before all was written", 1
+            ) from None
         except BaseException as exc:
             if _interrupted:
                 raise _Failed("interrupted", 128 + _interrupted[0]) from None
@@ -65,6 +77,11 @@ def run(argv: Sequence[str] | None = None, *, handle_signals: bool = True) -> in
     except _Failed as failed:
         print(f"harvest: error: {redact.redact(str(failed))}", file=sys.stderr)
         return failed.code
+
+
+def _command(args: list[str]) -> str | None:
+    """The command named in *args* (the first word that is not an option), if any."""
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import typer
@@ -34,7 +35,23 @@ EndpointOption = Annotated[
         "ws://… (playwright run-server).",
     ),
 ]
+
+
+def finite_seconds(value: float | None) -> float | None:
+    """A float option's callback: nan and inf pass Click's range checks; they are no seconds."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
 TimeoutOption = Annotated[
-    float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the site or the browser.")
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.1,
+        max=86400,
+        callback=finite_seconds,
+        help="Seconds each exchange with the site (or the browser) may take: a deadline.",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]

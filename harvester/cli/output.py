@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ..refresh import RefreshResult
     from ..status import SessionStatus
 
-MARKS = {"alive": "alive", "refreshed": "refreshed", "failed": "FAILED"}
+MARKS = {"alive": "alive", "refreshed": "refreshed", "failed": "FAILED", "removed": "removed"}
 
 
 def _ago(when: float | None) -> str:
@@ -81,8 +81,9 @@ def with_progress(
     else:
         results = run(lambda result: typer.echo(result_line(result)))
     counts = {k: sum(r.outcome == k for r in results) for k in MARKS}
+    removed = f", {counts['removed']} removed" if counts["removed"] else ""
     typer.echo(
         f"{len(results)} sessions: {counts['alive']} alive, {counts['refreshed']} refreshed, "
-        f"{counts['failed']} failed"
+        f"{counts['failed']} failed{removed}"
     )
     return results

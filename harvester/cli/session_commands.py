@@ -16,6 +16,7 @@ from .options import (
     SiteOption,
     TimeoutOption,
     UserOption,
+    finite_seconds,
 )
 
 
@@ -37,7 +38,14 @@ def login(
         ),
     ] = False,
     wait: Annotated[
-        float, typer.Option("--wait", min=1, help="With --headed: seconds to wait for you.")
+        float,
+        typer.Option(
+            "--wait",
+            min=1,
+            max=86400,
+            callback=finite_seconds,
+            help="With --headed: seconds to wait for you.",
+        ),
     ] = 300.0,
     browser_path: BrowserPathOption = "",
     channel: ChannelOption = "",
@@ -99,7 +107,12 @@ def env(
 
 @app.command(
     "exec",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    # everything after the command's name is the command's, options that look like ours too
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "allow_interspersed_args": False,
+    },
 )
 def exec_(
     ctx: typer.Context,

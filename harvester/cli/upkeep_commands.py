@@ -30,7 +30,7 @@ def status(
     timeout: TimeoutOption = 30.0,
 ) -> None:
     """List stored sessions (never a secret). With --check, exit 4 if any is no longer valid."""
-    from ..status import check_exit_code, list_sessions
+    from ..status import check_verdict, list_sessions
 
     rows = list_sessions(site=site, user=user, check=check, timeout=timeout)
     if as_json:
@@ -40,7 +40,7 @@ def status(
 
         print_status_table(rows, check)
     if check:
-        raise typer.Exit(check_exit_code(rows))
+        check_verdict(rows)  # one line on stderr and exit 4 or 5 when not all are alive
 
 
 @app.command()
@@ -64,7 +64,11 @@ def refresh(
         ),
     ] = False,
     every: Annotated[
-        str, typer.Option("--every", help="Repeat every DURATION (30s, 15m, 2h) until stopped.")
+        str,
+        typer.Option(
+            "--every",
+            help="Repeat every DURATION (30s, 15m, 2h; at least 10s, at most 30d) until stopped.",
+        ),
     ] = "",
     browser_path: BrowserPathOption = "",
     channel: ChannelOption = "",
@@ -78,7 +82,7 @@ def refresh(
     """
     from ..config import BrowserOptions, load_config
     from ..durations import parse_duration
-    from ..refresh import RefreshResult, refresh_sessions, repeat, round_exit_code
+    from ..refresh import MINIMUM_EVERY, RefreshResult, check_round, refresh_sessions, repeat
     from ..store import SessionStore
     from ..targets import refresh_targets
     from .output import with_progress
@@ -87,7 +91,7 @@ def refresh(
     store = SessionStore()
     config = load_config()
     targets = refresh_targets(store, users=user or (), every_session=all_, site=site, config=config)
-    interval = parse_duration(every) if every else None
+    interval = parse_duration(every, minimum=MINIMUM_EVERY) if every else None
     browser = BrowserOptions(path=browser_path, channel=channel, endpoint=browser_endpoint)
 
     def one_round() -> list[RefreshResult]:
@@ -105,7 +109,8 @@ def refresh(
         )
 
     if interval is None:
-        raise typer.Exit(round_exit_code(one_round()))
+        check_round(one_round())  # one line on stderr, the failures' exit code
+        return
     import signal
     import threading
 
@@ -119,7 +124,14 @@ def refresh(
 @app.command()
 def schedule(
     action: Annotated[str, typer.Argument(help="install, show or remove.")],
-    every: Annotated[str, typer.Option("--every", help="How often (e.g. 15m).")] = "15m",
+    every: Annotated[
+        str,
+        typer.Option(
+            "--every",
+            help="How often (e.g. 15m; at least 1m). cron keeps intervals that divide a day; "
+            "systemd keeps any whole number of seconds.",
+        ),
+    ] = "15m",
     backend: Annotated[
         str, typer.Option("--backend", help="systemd or cron (default: systemd when available).")
     ] = "",
