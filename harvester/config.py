@@ -102,6 +102,9 @@ class SiteProfile:
     submit_selector: str = "#loginbtn"
     error_selector: str = "#loginerrormessage"
     steps: tuple[LoginStep, ...] = ()
+    # the login form needs page scripts (a theme that writes it with JavaScript): skip the lean
+    # login (documents only, no scripts) and use a full page from the start
+    login_needs_scripts: bool = False
     default_user: str = ""
     browser: BrowserOptions = field(default_factory=BrowserOptions)
 
@@ -131,6 +134,7 @@ _KEYS = {
     "submit_selector",
     "error_selector",
     "steps",
+    "login_needs_scripts",
     "default_user",
     "browser_path",
     "browser_channel",
@@ -272,7 +276,10 @@ def _profile(path: Path, text: str, alias: str, table: Any) -> SiteProfile:
     if unknown:
         raise fail(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
     for key, value in table.items():
-        if key not in ("steps", "browser_args") and not isinstance(value, str):
+        if key == "login_needs_scripts":
+            if not isinstance(value, bool):
+                raise fail("login_needs_scripts must be true or false")
+        elif key not in ("steps", "browser_args") and not isinstance(value, str):
             raise fail(f"{key} must be a string")
     if "url" not in table:
         raise fail('no url: add url = "https://…"')
@@ -302,6 +309,7 @@ def _profile(path: Path, text: str, alias: str, table: Any) -> SiteProfile:
         submit_selector=table.get("submit_selector", "") or defaults.submit_selector,
         error_selector=table.get("error_selector", "") or defaults.error_selector,
         steps=parsed,
+        login_needs_scripts=table.get("login_needs_scripts", False),
         default_user=table.get("default_user", ""),
         browser=BrowserOptions(
             path=table.get("browser_path", ""),

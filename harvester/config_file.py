@@ -15,7 +15,7 @@ from .errors import UsageError
 from .wwwroot import normalize_wwwroot
 
 # The settings `site add` writes, in the order they are written.
-SiteSettings = dict[str, "str | list[str] | list[LoginStep]"]
+SiteSettings = dict[str, "str | bool | list[str] | list[LoginStep]"]
 
 
 def add_site(
@@ -36,12 +36,12 @@ def add_site(
     sites = document.setdefault("sites", tomlkit.table(is_super_table=True))
     table = tomlkit.table()
     for key, value in settings.items():
-        if value in ("", [], ()):
+        if value in ("", [], (), False):
             continue
         if key == "steps":
             steps = tomlkit.array()
             steps.multiline(True)
-            for step in value:
+            for step in value if isinstance(value, list) else []:
                 assert isinstance(step, LoginStep)
                 entry = tomlkit.inline_table()
                 entry[step.action] = step.selector

@@ -7,6 +7,7 @@ password (PasswordSource: stdin, the saved one, a prompt), logs in, verifies and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from . import redact
+from .browser.contexts import ContextPool
 from .browser.login_pages import capture_headed, login_with_password
-from .browser.runner import run_with_browser
+from .browser.runner import LazyBrowser, run_with_lazy_browser
 from .config import BrowserOptions, SiteProfile
 from .errors import LoginFlowError, LoginRefused, UsageError
 from .session import Session, normalize_username
@@ -82,13 +84,27 @@ def login(
         raise UsageError("--save-password needs the password: a --headed login never sees it")
     if password:
         redact.register(password)
-    store.check_available()  # fail before a browser starts, not after a login
-    check_reachable(profile.wwwroot, timeout)
     options = profile.browser.merged(browser or BrowserOptions())
 
-    async def work(opened: Browser) -> Session:
+    def preflight() -> None:
+        store.check_available()  # fail on the keyring before a login, not after it
+        check_reachable(profile.wwwroot, timeout)
+
+    async def work(browsers: LazyBrowser) -> Session:
+        # The browser starts while the keyring and the site are checked: they are independent,
+        # and a failed check stops the start (the runner closes what was opened).
+        checks = asyncio.ensure_future(asyncio.to_thread(preflight))
+        starting = asyncio.ensure_future(browsers.get())
+        try:
+            await checks
+        except BaseException:
+            starting.cancel()
+            with contextlib.suppress(BaseException):
+                await starting
+            raise
+        await starting
         return await sign_in(
-            opened,
+            browsers.pool,
             profile,
             user,
             password,
@@ -99,7 +115,7 @@ def login(
         )
 
     try:
-        session = run_with_browser(work, timeout, options, headless=not headed)
+        session = run_with_lazy_browser(work, timeout, options, headless=not headed)
     except LoginRefused as exc:
         if not saved:
             raise
@@ -114,7 +130,7 @@ def login(
 
 
 async def sign_in(
-    browser: Browser,
+    browser: Browser | ContextPool,
     profile: SiteProfile,
     user: str,
     password: str | None,

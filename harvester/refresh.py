@@ -200,9 +200,10 @@ async def _refresh_one(
                 f"--site {wwwroot} --save-password (or --headed for single sign-on)"
             )
         async with slots:
-            browser = await browsers.get()
             profile = config.for_wwwroot(wwwroot)
-            fresh = await sign_in(browser, profile, user, password, timeout=timeout, http=http)
+            fresh = await sign_in(
+                browsers.pool, profile, user, password, timeout=timeout, http=http
+            )
         await asyncio.to_thread(store.save, fresh)
         return RefreshResult(wwwroot, user, REFRESHED, f"logged in again ({why})", fresh)
     except HarvestError as exc:

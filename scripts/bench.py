@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Browser
 
+from harvester.browser.contexts import ContextPool
 from harvester.browser.login_pages import login_with_password
 from harvester.browser.runner import run_with_browser
 from harvester.client import TotaraClient
@@ -65,16 +66,23 @@ def raw_http_login(site: DevSite, http: httpx.Client) -> None:
     assert SESSKEY.search(landing.text) and "notloggedin" not in landing.text
 
 
-def warm_logins(site: DevSite, runs: int) -> float:
-    """Median of logins in one already-open browser (the first one warms it up)."""
-    profile = SiteProfile(site.url)
+def warm_logins(site: DevSite, runs: int, *, reuse: bool = True, full: bool = False) -> float:
+    """Median of logins in one already-open browser (the first one warms it up): lean pages in
+    a warm context kept for the next login (*reuse*, as refresh does) or a new context each
+    time; *full* pages (the site's profile says its login needs scripts) for comparison."""
+    profile = SiteProfile(site.url, login_needs_scripts=full)
 
     async def work(browser: Browser) -> float:
+        async def this() -> Browser:
+            return browser
+
+        pool = ContextPool(this, keep=reuse)
         times = []
         for _ in range(runs + 1):
             start = time.perf_counter()
-            await login_with_password(browser, profile, "alice", PASSWORD, timeout=30)
+            await login_with_password(pool, profile, "alice", PASSWORD, timeout=30)
             times.append(time.perf_counter() - start)
+        await pool.aclose()
         return statistics.median(times[1:])
 
     return run_with_browser(work, 30)
@@ -208,6 +216,7 @@ def refresh_rows(sizes: list[int]) -> list[tuple[str, str, float, float, int]]:
 
 
 MEMORY: list[tuple[int, float, float, float, int]] = []
+OVERHEAD: list[tuple[str, float, float]] = []  # (what, seconds over raw HTTP, goal)
 
 
 def machine() -> str:
@@ -240,6 +249,7 @@ def main() -> int:
         "HARVEST_BROWSER_ARGS", '--host-resolver-rules="MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"'
     )
     rows: list[tuple[str, str, float, float, int]] = []
+    raw = 0.0
     with DevSite({"alice": PASSWORD}) as site, tempfile.TemporaryDirectory() as state:
         env = {**os.environ, "XDG_STATE_HOME": state}
         with httpx.Client(follow_redirects=True, timeout=30) as http:
@@ -257,12 +267,40 @@ def main() -> int:
         warm = warm_logins(site, n_warm)
         rows.append(
             (
-                "login in an already-open browser (new context, form, cookie, sesskey)",
+                "login in an open browser, lean, warm context (as refresh logs in)",
                 "raw-HTTP login",
                 warm,
                 raw,
                 n_warm,
             )
+        )
+        fresh = warm_logins(site, n_warm, reuse=False)
+        rows.append(
+            (
+                "login in an open browser, lean, new context",
+                "raw-HTTP login",
+                fresh,
+                raw,
+                n_warm,
+            )
+        )
+        full = warm_logins(site, n_warm, reuse=False, full=True)
+        rows.append(
+            (
+                "login in an open browser, full pages (scripts, styles, images), new context",
+                "raw-HTTP login",
+                full,
+                raw,
+                n_warm,
+            )
+        )
+        OVERHEAD.extend(
+            [
+                ("warm login, lean, warm context", warm - raw, 0.150),
+                ("warm login, lean, new context", fresh - raw, 0.150),
+                ("warm login, full pages, new context", full - raw, 0.150),
+                ("cold `harvest login` (whole process)", cold - raw, 0.700),
+            ]
         )
 
         # Handing the session out: the keyring read dominates; Playwright is never imported.
@@ -316,6 +354,14 @@ def main() -> int:
             f"| {what} | {base} | {value * 1000:.0f} ms | {base_value * 1000:.1f} ms | "
             f"{value / base_value:.2f}x | {runs} |"
         )
+    print(
+        f"\nBrowser overhead over the raw-HTTP login ({raw * 1000:.1f} ms), same site, same run:\n"
+    )
+    print("| login | overhead | goal | met |")
+    print("| --- | ---: | ---: | --- |")
+    for what, extra, goal in OVERHEAD:
+        met = "yes" if extra <= goal else "no"
+        print(f"| {what} | +{extra * 1000:.0f} ms | +{goal * 1000:.0f} ms | {met} |")
     print("\nPeak PSS of the browser process tree (driver + Chromium), MiB:\n")
     print(
         "| expired users | one browser per user | one browser, concurrency 1 | "

@@ -131,7 +131,7 @@ def test_a_refresh_round_does_not_log_in_again_what_was_logged_out_meanwhile(
     assert harvest.login(site.url, "--save-password").code == 0
     assert harvest.login(site.url, "--save-password", user="bob", password="bob-pw").code == 0
     site.state.expire_sessions("alice")  # alice needs a login, which takes a while
-    site.state.delay = 1.0
+    site.state.delay = 0.4
     refresh = subprocess.Popen(
         [HARVEST, "refresh", "--all", "--concurrency", "1"],
         env=harvest.env,

@@ -9,31 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
+import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..config import SiteProfile
 from ..errors import (
     LoginFlowError,
     LoginRefused,
-    SiteUnreachable,
-    UsageError,
-    first_line,
     one_line,
 )
 from ..login_state import PAGE_PROBE, PageState, required_action
-from ..session import Session, header_safe
 from ..site_http import maintenance
 from ..wwwroot import cookie_url, on_site, origin, same_origin, without_query
+from .contexts import ContextPool, pool_of
+from .outcome import CapturedLogin, login_ended, read_outcome, translate
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
 
-INVALID_LOGIN = "Invalid login"
-SESSION_ERROR = "server error that affects your login session"
+log = logging.getLogger(__name__)
 # One round trip: every call into the browser costs milliseconds on a busy machine.
 # The form's target is resolved by the browser (form.action is absolute); a submit button may
 # override it (formaction).
@@ -58,52 +54,52 @@ ERROR_PROBE = """(selector) => {
 }"""
 
 
-@dataclass(frozen=True)
-class CapturedLogin:
-    """What the browser saw once the login finished. `cookies` are the candidate session
-    cookies (name, value), most likely first; the site's answer decides which one is real
-    (login_flow.sign_in), not the order: a stale or decoy cookie can match the name too."""
-
-    cookies: tuple[tuple[str, str], ...] = field(repr=False)
-    sesskey: str = field(repr=False)
-    landing_url: str
-
-    def sessions(self, wwwroot: str, user: str, obtained_at: float) -> list[Session]:
-        return [
-            Session(
-                wwwroot=wwwroot,
-                user=user,
-                cookie_name=name,
-                cookie_value=value,
-                sesskey=self.sesskey,
-                obtained_at=obtained_at,
-            )
-            for name, value in self.cookies
-        ]
-
-
 async def login_with_password(
-    browser: Browser,
+    browser: Browser | ContextPool,
     profile: SiteProfile,
     user: str,
     password: str,
     *,
     timeout: float,
 ) -> CapturedLogin:
-    """Log in unattended in a fresh context of *browser*: the site's form, or the profile's
-    configured steps (an identity provider's forms); return cookie and sesskey."""
+    """Log in unattended in a context of its own: the site's form, or the profile's configured
+    steps (an identity provider's forms, on full pages); return cookie and sesskey.
+
+    The form login runs lean (contexts.py: documents only, no page script) unless the profile
+    says its login needs scripts; when the lean page does not show the flow harvester knows
+    (no form, say: a theme that writes it with JavaScript), it tries once more on a full page.
+    """
+    pool = pool_of(browser)
+    if profile.steps:
+        return await _attempt(pool, profile, user, password, timeout, lean=False)
+    if not profile.login_needs_scripts:
+        try:
+            return await _attempt(pool, profile, user, password, timeout, lean=True)
+        except LoginFlowError as exc:
+            log.debug("the lean login did not recognise the flow (%s); again on a full page", exc)
+    return await _attempt(pool, profile, user, password, timeout, lean=False)
+
+
+async def _attempt(
+    pool: ContextPool,
+    profile: SiteProfile,
+    user: str,
+    password: str,
+    timeout: float,
+    *,
+    lean: bool,
+) -> CapturedLogin:
     from playwright.async_api import Error as PlaywrightError
 
-    context = await browser.new_context()
-    try:
-        page = await context.new_page()
-        page.set_default_timeout(timeout * 1000)
+    async with pool.page(lean=lean, timeout=timeout) as page:
         try:
             if profile.steps:
                 await _goto(page, profile.login_page)
                 await _run_steps(page, profile, user, password)
                 deadline = time.monotonic() + timeout
-                return await _await_logged_in(context, profile, user, deadline, unattended=True)
+                return await _await_logged_in(
+                    page.context, profile, user, deadline, unattended=True
+                )
             button = await _open_login_page(page, profile)
             async with page.expect_navigation(wait_until="domcontentloaded"):
                 await page.fill(profile.username_selector, user)
@@ -113,16 +109,14 @@ async def login_with_password(
                 else:
                     await page.press(profile.password_selector, "Enter", no_wait_after=True)
             state = PageState.from_probe(await page.evaluate(PAGE_PROBE, profile.error_selector))
-            cookies = await context.cookies(cookie_url(profile.wwwroot))
-            return _read_outcome(page.url, state, cookies, profile, user)
+            cookies = await page.context.cookies(cookie_url(profile.wwwroot))
+            return read_outcome(page.url, state, cookies, profile, user)
         except PlaywrightError as exc:
-            raise _translate(exc, profile.wwwroot, timeout) from None
-    finally:
-        await context.close()  # promptly: a context holds a renderer and its memory
+            raise translate(exc, profile.wwwroot, timeout) from None
 
 
 async def capture_headed(
-    browser: Browser,
+    browser: Browser | ContextPool,
     profile: SiteProfile,
     user: str,
     *,
@@ -135,6 +129,8 @@ async def capture_headed(
     M.cfg.sesskey. Closing the window aborts."""
     from playwright.async_api import Error as PlaywrightError
 
+    if isinstance(browser, ContextPool):
+        browser = await browser.browser()
     context = await browser.new_context(no_viewport=True)
     try:
         page = await context.new_page()
@@ -142,7 +138,7 @@ async def capture_headed(
         try:
             await _goto(page, profile.login_page)
         except PlaywrightError as exc:
-            raise _translate(exc, profile.wwwroot, timeout) from None
+            raise translate(exc, profile.wwwroot, timeout) from None
         notify(
             f"Log in as {user} in the browser window (single sign-on, MFA: whatever the site "
             f"asks). Waiting up to {wait:g} s; close the window to cancel."
@@ -238,9 +234,9 @@ async def _await_logged_in(
                             told = url  # the person can retry, or finish the page, right there
                             notify(f"The site shows {without_query(url)}: finish it in the window.")
                         continue
-                    if state.ready and _login_ended(state, url, profile):
+                    if state.ready and login_ended(state, url, profile):
                         cookies = await context.cookies(cookie_url(profile.wwwroot))
-                        return _read_outcome(url, state, cookies, profile, user)
+                        return read_outcome(url, state, cookies, profile, user)
                 elif unattended:
                     refused = await _error_text(page, profile.error_selector)
                     if refused:
@@ -296,89 +292,3 @@ async def _open_login_page(page: Page, profile: SiteProfile) -> bool:
             "harvester types the password only into a form that posts to the site itself"
         )
     return bool(found["button"])
-
-
-def _login_ended(state: PageState, url: str, profile: SiteProfile) -> bool:
-    """A page of the site that ends a login: a logged-in page, or one with something to report
-    (a login error, a required-action page). The login page before anyone acts is neither."""
-    return (
-        state.error is not None or bool(required_action(url, profile.wwwroot)) or (state.shows_user)
-    )
-
-
-def _read_outcome(
-    landing: str,
-    state: PageState,
-    cookies: Sequence[Any],
-    profile: SiteProfile,
-    user: str,
-) -> CapturedLogin:
-    landing_shown = without_query(landing)
-    if state.error is not None:
-        text = state.error
-        if SESSION_ERROR in text:
-            raise LoginFlowError(
-                f"the site rejected the login form itself ({text}); it may need a newer harvester"
-            )
-        raise LoginRefused(
-            f"the site refused the login for {user}: {text or INVALID_LOGIN} "
-            "(wrong password, unknown user or locked account)"
-        )
-    what = required_action(landing, profile.wwwroot)
-    if what:
-        raise LoginFlowError(
-            f"{what} ({landing_shown}): log in once in a browser and finish that page, then "
-            "retry; nothing was stored"
-        )
-    if state.not_logged_in:
-        raise LoginFlowError(f"after the login form the page {landing_shown} still shows no user")
-    session_cookies = [
-        c
-        for c in cookies
-        if profile.cookie_matches(str(c.get("name", ""))) and header_safe(str(c.get("value", "")))
-    ]
-    if not session_cookies:
-        raise LoginFlowError(
-            f"the login finished on {landing_shown} but the site set no {profile.cookie_label} "
-            "cookie"
-        )
-    # Several matches (a stale cookie of another suffix, a decoy): the most specific path
-    # first, then the ones that change at login; the site's answer picks (login_flow.sign_in).
-    ranked = sorted(session_cookies, key=lambda c: -len(str(c.get("path", ""))))
-    sesskey = state.sesskey
-    if not sesskey:
-        raise LoginFlowError(f"the landing page {landing_shown} carries no M.cfg.sesskey")
-    if not header_safe(sesskey):
-        raise LoginFlowError(
-            f"the landing page {landing_shown} carries a sesskey that is not plain ASCII "
-            "(Totara's are 10 letters and digits): not a Totara page harvester can use"
-        )
-    candidates = tuple((str(c["name"]), str(c["value"])) for c in ranked)
-    return CapturedLogin(candidates, sesskey, landing)
-
-
-def _translate(exc: Exception, wwwroot: str, timeout: float) -> Exception:
-    """A Playwright error during a login, as the error of ours that says what happened."""
-    text = str(exc)
-    if type(exc).__name__ == "TimeoutError":
-        return SiteUnreachable(f"{wwwroot} did not answer within {timeout:g} s (--timeout)")
-    for marker in (
-        "ERR_CONNECTION_REFUSED",
-        "ERR_NAME_NOT_RESOLVED",
-        "ERR_ADDRESS_UNREACHABLE",
-        "ERR_CONNECTION_RESET",
-        "ERR_CONNECTION_CLOSED",
-        "ERR_INTERNET_DISCONNECTED",
-        "ERR_EMPTY_RESPONSE",
-        "ERR_TIMED_OUT",
-        "ERR_CONNECTION_TIMED_OUT",
-    ):
-        if marker in text:
-            return SiteUnreachable(f"cannot reach {wwwroot}: {marker}")
-    if "ERR_UNSAFE_PORT" in text:
-        return UsageError(f"Chromium refuses to connect to the port of {wwwroot} (ERR_UNSAFE_PORT)")
-    if "ERR_CERT_" in text:
-        found = re.search(r"ERR_CERT_[A-Z_]+", text)
-        code = found.group(0) if found else "ERR_CERT"
-        return SiteUnreachable(f"the TLS certificate of {wwwroot} does not verify ({code})")
-    return LoginFlowError(f"the browser failed during the login: {first_line(exc)}")

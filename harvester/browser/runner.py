@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import BrowserOptions
 from ..errors import BrowserUnavailable
+from .contexts import ContextPool
 from .launch import open_browser
 from .processes import private_tmpdir, processes_using
 
@@ -46,6 +47,8 @@ class LazyBrowser:
         self._browser: Browser | None = None
         self._lock = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
+        # warm lean contexts, one per concurrent login, reused for the next user (contexts.py)
+        self.pool = ContextPool(self.get, keep=True)
 
     async def get(self) -> Browser:
         async with self._lock:
@@ -81,6 +84,8 @@ class LazyBrowser:
         self._closing = True
         if self._watch is not None:
             self._watch.cancel()
+        if not self.lost.is_set() and self._browser is not None:
+            await self.pool.aclose()
         if self.lost.is_set():
             # the driver may hang on a dead browser: give it a moment, then leave it to the
             # process exit (private_tmpdir still removes the folder)

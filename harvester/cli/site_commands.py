@@ -40,6 +40,13 @@ def site_add(
             "wait_for:SEL, wait_for_url:GLOB; VALUE may be {username} or {password}.",
         ),
     ] = None,
+    login_needs_scripts: Annotated[
+        bool,
+        typer.Option(
+            "--login-needs-scripts",
+            help="The login form needs page scripts: log in on full pages, not lean ones.",
+        ),
+    ] = False,
     default_user: Annotated[str, typer.Option("--default-user")] = "",
     browser_path: BrowserPathOption = "",
     channel: ChannelOption = "",
@@ -67,6 +74,7 @@ def site_add(
             "submit_selector": submit_selector,
             "error_selector": error_selector,
             "steps": [parse_step(text) for text in step or []],
+            "login_needs_scripts": login_needs_scripts,
             "default_user": default_user,
             "browser_path": browser_path,
             "browser_channel": channel,

@@ -3,11 +3,11 @@
 The command line is fixed (other tools use it); extend it, never break it:
     python -m harvester.devsite [--port 0] [--cookie-suffix S] [--user NAME:PASSWORD]...
                                 [--session-timeout SECONDS] [--lockout-threshold N]
-Extensions: [--path /PREFIX] [--tls-cert PEM --tls-key PEM]
+Extensions: [--path /PREFIX] [--tls-cert PEM --tls-key PEM] [--light]
 Test-only switches: [--idp [button|redirect]] [--force-password-change NAME]...
                     [--site-policy NAME]... [--maintenance] [--delay SECONDS]
                     [--ajax-status CODE [--ajax-body TEXT]] [--drip SECONDS] [--oversize MIB]
-                    [--bomb MIB] [--form-action URL] [--decoy-cookie NAME]
+                    [--bomb MIB] [--form-action URL] [--decoy-cookie NAME] [--form-by-script]
 The first line of stdout is the base URL; with --idp the second is the identity provider's
 URL. One access-log line per request goes to stderr; SIGTERM or SIGINT stops it (exit 0).
 """
@@ -125,6 +125,11 @@ def parser() -> argparse.ArgumentParser:
         help="serve the whole site in this folder, as a Totara installed under it "
         "(wwwroot http://127.0.0.1:PORT/PREFIX, cookie path /PREFIX/)",
     )
+    p.add_argument(
+        "--light",
+        action="store_true",
+        help="pages without the scripts, stylesheets, images and font a real Totara page loads",
+    )
     faults = p.add_argument_group("misbehaviour (test switches)")
     faults.add_argument(
         "--ajax-status",
@@ -169,6 +174,11 @@ def parser() -> argparse.ArgumentParser:
         default="",
         metavar="NAME",
         help="the login page sets a cookie NAME (e.g. TotaraSessionAAA) before the real one",
+    )
+    faults.add_argument(
+        "--form-by-script",
+        action="store_true",
+        help="the login form is written into the page by a script (a theme that needs JS)",
     )
     return p
 
@@ -223,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
                 bomb_mib=args.bomb,
                 form_action=args.form_action,
                 decoy_cookie=args.decoy_cookie,
+                form_by_script=args.form_by_script,
             ),
+            light=args.light,
         )
     except (OSError, ssl.SSLError) as exc:
         why = exc.strerror or str(exc)

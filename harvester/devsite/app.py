@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, quote, urlencode
 
-from . import pages, webapi
+from . import pages, webapi, weight
 from .state import SessionRecord, SiteState, User
 
 SESSION_ERROR = (
@@ -79,8 +79,10 @@ class TotaraApp:
         cookie_suffix: str = "",
         idp: str | None = None,
         path: str = "",
+        light: bool = False,
     ) -> None:
         self.state = state
+        self.light = light  # pages without a real Totara page's sub-resources (weight.py)
         self.cookie_name = f"TotaraSession{cookie_suffix}"
         # A site installed in a folder (wwwroot http://host/PREFIX): every URL lives under it,
         # and the session cookie's path is the folder plus "/" (docs/totara-protocol.md).
@@ -116,6 +118,11 @@ class TotaraApp:
                 return Response(404, pages.not_found().encode(), [HTML])
             request = replace(request, path=request.path[len(self.path) :])
         path = request.path
+        if weight.is_asset(path):  # served without a session, as javascript.php and co. are
+            found = None if self.light else weight.asset(path)
+            if found is None:
+                return Response(404, pages.not_found().encode(), [HTML])
+            return Response(200, found[0], [("Content-Type", found[1]), weight.CACHE])
         if self.state.delay:
             time.sleep(self.state.delay)
         if self.state.maintenance:  # site-wide maintenance: every URL, ajax.php included
@@ -162,6 +169,7 @@ class TotaraApp:
             body_id=body_id,
             content=content,
             session_timeout=self.state.session_timeout,
+            light=self.light,
         )
         return Response(status, html.encode(), [HTML, *NO_CACHE])
 
@@ -211,6 +219,8 @@ class TotaraApp:
             return self._redirect(self._idp_start(session))
         faults = self.state.faults
         content = pages.login_form(self.wwwroot, session, error, action=faults.form_action)
+        if faults.form_by_script:
+            content = pages.rendered_by_script(content)
         if self.idp_mode:
             content += pages.potential_idps(self.wwwroot + self._idp_start(session))
         page = self._page(session, "Totara: Log in to the site", "page-login-index", content)

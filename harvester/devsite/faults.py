@@ -28,6 +28,8 @@ class Faults:
     form_action: str = ""
     # a cookie of this name (a TotaraSession* decoy) is set on the login page before the real one
     decoy_cookie: str = ""
+    # the login form is written into the page by a script (a theme that needs JavaScript)
+    form_by_script: bool = False
 
     def ajax_override(self) -> tuple[int, bytes, list[tuple[str, str]]] | None:
         """The answer ajax.php gives instead of its own, if any."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from html import escape
 
+from . import weight
 from .state import SessionRecord, User
 
 
@@ -22,7 +23,10 @@ def page(
     body_id: str,
     content: str,
     session_timeout: float,
+    light: bool = False,
 ) -> str:
+    """A page of the site; unless *light*, with a real Totara page's sub-resources
+    (weight.py): more for a logged-in page, as the dashboard a login lands on has."""
     cfg = {
         "wwwroot": wwwroot,
         "homeurl": {},
@@ -60,6 +64,9 @@ def page(
             f"{escape(user.firstname)} {escape(user.lastname)}</a> "
             f'(<a href="{logout_link(wwwroot, session)}">Log out</a>)</span>'
         )
+    landing = user is not None
+    head_weight = "" if light else weight.head_tags(wwwroot, landing=landing)
+    body_weight = "" if light else weight.body_tags(wwwroot, landing=landing)
     return f"""<!DOCTYPE html>
 <html dir="ltr" lang="en" xml:lang="en">
 <head>
@@ -73,6 +80,7 @@ M.pageloadstarttime = new Date();
 M.cfg = {cfg_json};
 //]]>
 </script>
+{head_weight}
 </head>
 <body id="{body_id}" class="{classes}">
 <div id="page-wrapper">
@@ -84,6 +92,7 @@ M.cfg = {cfg_json};
 </div>
 <footer id="page-footer"><div class="logininfo">{usermenu}</div></footer>
 </div>
+{body_weight}
 </body>
 </html>
 """
@@ -207,3 +216,13 @@ def maintenance() -> str:
 <body><div id="maintenance_message"><h1>Site under maintenance</h1>
 <p>This site is undergoing maintenance and is currently not available.</p></div></body></html>
 """
+
+
+def rendered_by_script(content: str) -> str:
+    """*content* written into the page by a script, as some themes render their login form:
+    a browser without JavaScript sees no form."""
+    return (
+        '<div id="login-root"></div>\n<script>\n'
+        f"document.getElementById('login-root').innerHTML = {json.dumps(content)};\n"
+        "</script>"
+    )

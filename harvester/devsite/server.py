@@ -66,16 +66,19 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in response.headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command == "HEAD":
-            return
-        if not response.drip:
-            self.wfile.write(response.body)
-            return
-        for index in range(len(response.body)):  # a dribbling answer (test switch)
-            self.wfile.write(response.body[index : index + 1])
-            self.wfile.flush()
-            time.sleep(response.drip)
+        try:
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            if not response.drip:
+                self.wfile.write(response.body)
+                return
+            for index in range(len(response.body)):  # a dribbling answer (test switch)
+                self.wfile.write(response.body[index : index + 1])
+                self.wfile.flush()
+                time.sleep(response.drip)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away mid-answer: its business
 
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_OPTIONS = _serve
 
@@ -123,13 +126,15 @@ class DevSite:
         tls: ssl.SSLContext | None = None,
         path: str = "",
         faults: Faults | None = None,
+        light: bool = False,
     ) -> None:
         """*idp* ("button" or "redirect") adds an identity provider on a second free port;
         users in *force_password_change* / *site_policy* land on that required-action page
         after login; *maintenance* answers 503 everywhere, *delay* slows every answer (both
         settable later on .state); *tls* serves https with that server context; *path* serves
         the whole site in that folder (wwwroot http://127.0.0.1:PORT/PREFIX); *faults* makes it
-        misbehave (faults.py; settable later as .state.faults)."""
+        misbehave (faults.py; settable later as .state.faults); *light* leaves out the
+        sub-resources a real Totara page loads (weight.py)."""
         if cookie_suffix and not cookie_suffix.isalnum():
             raise ValueError("the cookie suffix must be letters and digits")
         path = path.rstrip("/")
@@ -149,7 +154,7 @@ class DevSite:
             faults=faults,
         )
         self.path = path
-        self.app = TotaraApp(self.state, cookie_suffix, idp=idp, path=path)
+        self.app = TotaraApp(self.state, cookie_suffix, idp=idp, path=path, light=light)
         self.access_log: list[str] = []
         self._log_stream = log_stream
         self._log_lock = threading.Lock()

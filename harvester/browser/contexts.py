@@ -1,0 +1,80 @@
+"""Browser contexts for logins: lean ones that load only what a login needs, kept warm for the
+next user, and full ones for pages that need everything.
+
+A lean context runs no page script and fetches no sub-resource: only documents are loaded (the
+login page, the redirects, the landing page), whatever their origin, so a single sign-on
+redirect is still seen; stylesheets, images, fonts, scripts, media and the page's own XHRs are
+aborted before they leave the browser. The cookie and the sesskey are in the documents (the
+Set-Cookie of the login POST's answer, the inline `M.cfg` of the landing page), so a login
+needs nothing else (docs/totara-protocol.md, "Page weight").
+
+A warm context serves one login at a time and has its cookies cleared before the next user's;
+with scripts off, nothing else in it can hold a user's state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext, Page, Route
+
+
+async def _documents_only(route: Route) -> None:
+    if route.request.resource_type == "document":
+        await route.continue_()
+    else:
+        await route.abort("blockedbyclient")
+
+
+class ContextPool:
+    """Pages to log in with, from one browser. `keep` holds lean contexts for reuse."""
+
+    def __init__(self, browser: Callable[[], Awaitable[Browser]], *, keep: bool = False) -> None:
+        self._browser = browser
+        self.keep = keep
+        self._idle: list[tuple[BrowserContext, Page]] = []
+
+    async def browser(self) -> Browser:
+        return await self._browser()
+
+    @contextlib.asynccontextmanager
+    async def page(self, *, lean: bool, timeout: float) -> AsyncIterator[Page]:
+        """A fresh page in a context of its own (a warm lean one when there is one idle)."""
+        if lean and self._idle:
+            context, page = self._idle.pop()
+        else:
+            context = await (await self._browser()).new_context(java_script_enabled=not lean)
+            if lean:
+                await context.route("**/*", _documents_only)
+            page = await context.new_page()
+        page.set_default_timeout(timeout * 1000)
+        reuse = False
+        try:
+            yield page
+            reuse = lean and self.keep and not page.is_closed()
+        finally:
+            if reuse:
+                await context.clear_cookies()  # the next user starts with none of this one's
+                self._idle.append((context, page))
+            else:
+                await context.close()  # promptly: a context holds a renderer and its memory
+
+    async def aclose(self) -> None:
+        while self._idle:
+            context, _page = self._idle.pop()
+            with contextlib.suppress(Exception):
+                await context.close()
+
+
+def pool_of(browser: Browser | ContextPool) -> ContextPool:
+    """A ContextPool for *browser* (one that keeps nothing), or *browser* if it is one."""
+    if isinstance(browser, ContextPool):
+        return browser
+
+    async def this() -> Browser:
+        return browser
+
+    return ContextPool(this)
