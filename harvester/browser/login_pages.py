@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import SiteProfile
 from ..errors import (
@@ -47,6 +47,30 @@ FORM_PROBE = """([username, password, button]) => {
         button: !!submit,
         action: target,
     };
+}"""
+# A lean page runs no script of its own, so nothing listens to keystrokes: setting the fields
+# and submitting the form natively is what typing and clicking would do, in one round trip. It
+# answers as FORM_PROBE does, and submits only a form that posts to the site's origin.
+SUBMIT_PROBE = """([username, password, button, user, secret, origin]) => {
+    const name = document.querySelector(username);
+    const field = document.querySelector(password);
+    const submit = document.querySelector(button);
+    const form = field && field.form;
+    let target = form ? form.action : null;
+    if (submit && form && submit.form === form && submit.hasAttribute('formaction')) {
+        target = submit.formAction;
+    }
+    const found = {username: !!name, password: !!field, button: !!submit, action: target,
+                   submitted: false};
+    if (!name || !form || name.form !== form || !target || new URL(target).origin !== origin) {
+        return found;
+    }
+    name.value = user;
+    field.value = secret;
+    if (submit && submit.form === form && submit.type === 'submit') form.requestSubmit(submit);
+    else form.requestSubmit();
+    found.submitted = true;
+    return found;
 }"""
 ERROR_PROBE = """(selector) => {
     const found = document.querySelector(selector);
@@ -100,14 +124,25 @@ async def _attempt(
                 return await _await_logged_in(
                     page.context, profile, user, deadline, unattended=True
                 )
-            button = await _open_login_page(page, profile)
+            await _goto_login_page(page, profile)
+            fields = [profile.username_selector, profile.password_selector]
             async with page.expect_navigation(wait_until="domcontentloaded"):
-                await page.fill(profile.username_selector, user)
-                await page.fill(profile.password_selector, password)
-                if button:
-                    await page.click(profile.submit_selector, no_wait_after=True)
-                else:
-                    await page.press(profile.password_selector, "Enter", no_wait_after=True)
+                # lean: look at the form and, when it posts to the site, submit it, in one
+                # round trip; a problem raised here ends the wait for a navigation at once
+                found = await page.evaluate(
+                    SUBMIT_PROBE if lean else FORM_PROBE,
+                    [*fields, profile.submit_selector, user, password, str(origin(profile.wwwroot))]
+                    if lean
+                    else [*fields, profile.submit_selector],
+                )
+                button = _check_form(found, page.url, profile)
+                if not found.get("submitted"):  # a person's way: type, then click or Enter
+                    await page.fill(profile.username_selector, user)
+                    await page.fill(profile.password_selector, password)
+                    if button:
+                        await page.click(profile.submit_selector, no_wait_after=True)
+                    else:
+                        await page.press(profile.password_selector, "Enter", no_wait_after=True)
             state = PageState.from_probe(await page.evaluate(PAGE_PROBE, profile.error_selector))
             cookies = await page.context.cookies(cookie_url(profile.wwwroot))
             return read_outcome(page.url, state, cookies, profile, user)
@@ -262,23 +297,23 @@ async def _await_logged_in(
         await asyncio.sleep(0.25)
 
 
-async def _open_login_page(page: Page, profile: SiteProfile) -> bool:
-    """Open the login page; True when it has a submit button to click."""
-    url = profile.login_page
-    await _goto(page, url)
+async def _goto_login_page(page: Page, profile: SiteProfile) -> None:
+    """Open the login page; a redirect to another origin is single sign-on."""
+    await _goto(page, profile.login_page)
     if not on_site(page.url, profile.wwwroot):
         raise LoginFlowError(
             f"the login page sent the browser to {without_query(page.url)} (single sign-on): "
             "log in with --headed, or configure the identity provider's steps "
             "(harvest site add ALIAS --url URL --step …)"
         )
-    found = await page.evaluate(
-        FORM_PROBE,
-        [profile.username_selector, profile.password_selector, profile.submit_selector],
-    )
+
+
+def _check_form(found: dict[str, Any], url: str, profile: SiteProfile) -> bool:
+    """Check what a form probe found: the fields are there and the form posts to the site's own
+    origin (else nothing is typed). True when there is a submit button to click."""
     if not (found["username"] and found["password"]):
         raise LoginFlowError(
-            f"{without_query(page.url)} is not a Totara login page (no "
+            f"{without_query(url)} is not a Totara login page (no "
             f"{profile.username_selector} and {profile.password_selector} fields): check the "
             "site URL, or the selectors in the site config"
         )
@@ -288,7 +323,7 @@ async def _open_login_page(page: Page, profile: SiteProfile) -> bool:
         where = origin(str(target))
         shown = str(where) if where else repr(str(target)[:80])
         raise LoginFlowError(
-            f"the login form of {without_query(page.url)} posts to another origin ({shown}); "
+            f"the login form of {without_query(url)} posts to another origin ({shown}); "
             "harvester types the password only into a form that posts to the site itself"
         )
     return bool(found["button"])
