@@ -29,6 +29,12 @@ async def _documents_only(route: Route) -> None:
         await route.abort("blockedbyclient")
 
 
+# A warm context is closed after this many logins: its renderer's memory grows with every
+# page it has shown (measured: 50 logins in one context peaked at 667 MiB; recycled every 16,
+# 577 MiB in the same time; every 8, 552 MiB but 20 % slower).
+RECYCLE_AFTER = 16
+
+
 class ContextPool:
     """Pages to log in with, from one browser. `keep` holds lean contexts for reuse."""
 
@@ -36,6 +42,7 @@ class ContextPool:
         self._browser = browser
         self.keep = keep
         self._idle: list[tuple[BrowserContext, Page]] = []
+        self._uses: dict[int, int] = {}
 
     async def browser(self) -> Browser:
         return await self._browser()
@@ -52,11 +59,13 @@ class ContextPool:
             page = await context.new_page()
         page.set_default_timeout(timeout * 1000)
         reuse = False
+        uses = self._uses.pop(id(context), 0) + 1
         try:
             yield page
-            reuse = lean and self.keep and not page.is_closed()
+            reuse = lean and self.keep and not page.is_closed() and uses < RECYCLE_AFTER
         finally:
             if reuse:
+                self._uses[id(context)] = uses
                 await context.clear_cookies()  # the next user starts with none of this one's
                 self._idle.append((context, page))
             else:
