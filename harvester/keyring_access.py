@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,6 +17,11 @@ from .inputs import seconds
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 30.0
+# Errors gnome-keyring gives now and then under concurrent writes (an item replaced between the
+# search and the read; its collection briefly unavailable): seen in 2 of 3 refreshes of 50
+# users here. A call that meets one is tried again after these pauses, then reported.
+TRANSIENT = {"ItemNotFoundException", "InitError"}
+RETRY_PAUSES = (0.05, 0.2, 0.5)
 FIX = (
     "start a Secret Service in your D-Bus session (gnome-keyring-daemon, KeePassXC), or choose "
     "an encrypted file backend explicitly: pip install 'harvester[cryptfile]' and set "
@@ -46,10 +52,15 @@ def _with_timeout(fn: Callable[[], T], what: str) -> T:
     box: dict[str, Any] = {}
 
     def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
+        for pause in (*RETRY_PAUSES, None):
+            try:
+                box["value"] = fn()
+                return
+            except BaseException as exc:  # re-raised in the caller's thread
+                if pause is None or type(exc).__name__ not in TRANSIENT:
+                    box["error"] = exc
+                    return
+                time.sleep(pause)  # the Secret Service was busy with another write: again
 
     worker = threading.Thread(target=run, name="harvester-keyring", daemon=True)
     worker.start()
