@@ -246,7 +246,7 @@ def _refresh_single(
         relogin=relogin,
     )
     if result.session is None:
-        raise result.error or HarvestError(result.detail)
+        raise result.error or NoSession(result.detail)  # removed: logged out meanwhile
     return result
 
 
