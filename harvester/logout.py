@@ -36,7 +36,13 @@ def logout(
 def _logout(
     store: SessionStore, wwwroot: str, user: str, *, timeout: float, local: bool
 ) -> LogoutResult:
-    session = store.load(wwwroot, user)
+    try:
+        session = store.load(wwwroot, user)
+        if session is not None:
+            session.check_sendable()
+    except NoSession:  # a damaged entry cannot end anything on the site: it only goes here
+        store.delete(wwwroot, user)
+        return LogoutResult(False, f"the stored session of {user} was damaged; removed it")
     if session is None:
         store.delete(wwwroot, user)  # an index row without a secret
         raise NoSession(f"no stored session for {user} at {wwwroot}: nothing to log out")

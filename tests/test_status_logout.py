@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import keyring
 
 from harvester.devsite import DevSite
 
@@ -120,3 +121,11 @@ def test_logout_forget_password_deletes_the_saved_password(
     assert result.code == 0, result.err
     assert keyring.get_password(f"harvester:password:{site.url}", "alice") is None
     assert json.loads(harvest("status", "--json").out) == []
+
+
+def test_logout_removes_a_damaged_entry(site: DevSite, harvest: HarvestRunner) -> None:
+    keyring.set_password(f"harvester:session:{site.url}", "alice", "{not json")
+    result = harvest("logout", "--user", "alice", "--site", site.url)
+    assert result.code == 0, result.err
+    assert "was damaged; removed it" in result.out
+    assert keyring.get_password(f"harvester:session:{site.url}", "alice") is None
