@@ -124,7 +124,8 @@ def backend_name() -> str:
 
 
 def check_available() -> None:
-    """Fail early (before a browser starts) when no keyring can hold the session."""
+    """Fail early (before a login is stored, while the browser starts) when no keyring can
+    hold the session."""
     _with_timeout(_backend, "choosing a backend")
 
 

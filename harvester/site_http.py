@@ -1,6 +1,6 @@
 """Talking HTTP to a site: the one client that carries credentials, and the rules every
 exchange shares: a deadline, a size bound, transport failures, maintenance, and a TCP probe
-before a browser starts.
+while a browser starts.
 
 Every answer from a site is untrusted input. `exchange` ends within its deadline whatever the
 site does (a dribbling answer, a silent one) and reads at most MAX_ANSWER_BYTES after
@@ -249,8 +249,9 @@ def tcp_probe(host: str, port: int, timeout: float, what: str) -> None:
 
 
 def check_reachable(wwwroot: str, timeout: float) -> None:
-    """Probe the site's port, so an unreachable site fails in milliseconds with exit 5 instead
-    of after a browser start. Skipped behind a proxy (the proxy decides what is reachable)."""
+    """Probe the site's port, so an unreachable site fails in milliseconds with exit 5 (it runs
+    while the browser starts, and stops it). Skipped behind a proxy (the proxy decides what is
+    reachable)."""
     from .wwwroot import origin
 
     if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
