@@ -30,28 +30,12 @@ if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
 
 log = logging.getLogger(__name__)
-# One round trip: every call into the browser costs milliseconds on a busy machine.
-# The form's target is resolved by the browser (form.action is absolute); a submit button may
-# override it (formaction).
-FORM_PROBE = """([username, password, button]) => {
-    const field = document.querySelector(password);
-    const submit = document.querySelector(button);
-    const form = field && field.form;
-    let target = form ? form.action : null;
-    if (submit && submit.form === form && submit.hasAttribute('formaction')) {
-        target = submit.formAction;
-    }
-    return {
-        username: !!document.querySelector(username),
-        password: !!field,
-        button: !!submit,
-        action: target,
-    };
-}"""
-# A lean page runs no script of its own, so nothing listens to keystrokes: setting the fields
-# and submitting the form natively is what typing and clicking would do, in one round trip. It
-# answers as FORM_PROBE does, and submits only a form that posts to the site's origin.
-SUBMIT_PROBE = """([username, password, button, user, secret, origin]) => {
+# One round trip: every call into the browser costs milliseconds on a busy machine. The form's
+# target is resolved by the browser (form.action is absolute); a submit button may override it
+# (formaction). Given a user and a secret (a lean page: it runs no script of its own, so nothing
+# listens to keystrokes), it also sets the fields and submits the form natively, which is what
+# typing and clicking would do, but only a form that posts to *origin*.
+FORM_PROBE = """([username, password, button, user, secret, origin]) => {
     const name = document.querySelector(username);
     const field = document.querySelector(password);
     const submit = document.querySelector(button);
@@ -62,7 +46,8 @@ SUBMIT_PROBE = """([username, password, button, user, secret, origin]) => {
     }
     const found = {username: !!name, password: !!field, button: !!submit, action: target,
                    submitted: false};
-    if (!name || !form || name.form !== form || !target || new URL(target).origin !== origin) {
+    if (user === null || !name || !form || name.form !== form || !target
+        || new URL(target).origin !== origin) {
         return found;
     }
     name.value = user;
@@ -125,15 +110,18 @@ async def _attempt(
                     page.context, profile, user, deadline, unattended=True
                 )
             await _goto_login_page(page, profile)
-            fields = [profile.username_selector, profile.password_selector]
+            selectors = [
+                profile.username_selector,
+                profile.password_selector,
+                profile.submit_selector,
+            ]
+            credentials = [user, password] if lean else [None, None]
             async with page.expect_navigation(wait_until="domcontentloaded"):
                 # lean: look at the form and, when it posts to the site, submit it, in one
                 # round trip; a problem raised here ends the wait for a navigation at once
                 found = await page.evaluate(
-                    SUBMIT_PROBE if lean else FORM_PROBE,
-                    [*fields, profile.submit_selector, user, password, str(origin(profile.wwwroot))]
-                    if lean
-                    else [*fields, profile.submit_selector],
+                    FORM_PROBE,
+                    [*selectors, *credentials, str(origin(profile.wwwroot))],
                 )
                 button = _check_form(found, page.url, profile)
                 if not found.get("submitted"):  # a person's way: type, then click or Enter
