@@ -145,14 +145,10 @@ def env_text(
     warn: Callable[[str], None] | None = None,
 ) -> str:
     """`harvest env`: the stored session of *user* on *site* as variables in *fmt*."""
-    from . import redact
-    from .targets import resolve_target
+    from .targets import stored_session
 
     check_format(fmt)  # before the keyring is asked
-    store = store or SessionStore()
-    profile, user = resolve_target(site, user, store)
-    session = store.require(profile.wwwroot, user)
-    redact.register(session.cookie_value, session.sesskey)
+    _profile, session = stored_session(site, user, store or SessionStore())
     return format_variables(session, fmt, warn)
 
 
@@ -165,12 +161,10 @@ def exec_session(
     import shutil
     import sys
 
-    from .targets import resolve_target
+    from .targets import stored_session
 
     refuse_nested()
-    store = store or SessionStore()
-    profile, user = resolve_target(site, user, store)
-    session = store.require(profile.wwwroot, user)
+    _profile, session = stored_session(site, user, store or SessionStore())
     if not argv:
         raise UsageError("no command given: harvest exec --user U -- COMMAND [ARGS...]")
     env = child_environment(session)

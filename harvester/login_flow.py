@@ -20,7 +20,7 @@ from .browser.login_pages import capture_headed, login_with_password
 from .browser.runner import LazyBrowser, run_with_lazy_browser
 from .config import BrowserOptions, SiteProfile
 from .errors import LoginFlowError, LoginRefused, UsageError
-from .session import Session, normalize_username
+from .session import Session
 from .site_http import check_reachable
 from .store import SessionStore
 from .targets import resolve_target
@@ -69,12 +69,7 @@ def login(
     never replaces a working stored session.
     """
     store = store or SessionStore()
-    if isinstance(site, SiteProfile):
-        profile, user = site, normalize_username(user or site.default_user)
-        if not user:
-            raise UsageError("no user given: pass --user NAME")
-    else:
-        profile, user = resolve_target(site, user, store, for_login=True)
+    profile, user = resolve_target(site, user, store, for_login=True)
     saved = False
     if isinstance(password, PasswordSource):
         password, saved = _password(password, store, profile.wwwroot, user, headed=headed)

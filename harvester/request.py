@@ -7,13 +7,12 @@ import json
 import sys
 from typing import Any, TextIO
 
-from . import redact
 from .ajax import data_of
 from .client import TotaraClient, is_nosession
 from .errors import NoSession, SessionExpired, UsageError
 from .inputs import text as checked
 from .store import SessionStore
-from .targets import resolve_target
+from .targets import stored_session
 
 
 def read_variables(spec: str, stdin: TextIO | None = None) -> dict[str, Any]:
@@ -66,9 +65,8 @@ def request_operation(
     if is_nosession(operation) and not user:
         client = TotaraClient(load_config().resolve(site).wwwroot, timeout=timeout)
     else:
-        profile, user = resolve_target(site, user, store)
-        session = store.require(profile.wwwroot, user)
-        redact.register(session.cookie_value, session.sesskey)
+        profile, session = stored_session(site, user, store)
+        user = session.user
         # On require_login: log in again once with the saved password, then retry once.
         client = TotaraClient(
             profile.wwwroot, session, timeout=timeout, on_expired=refresh_hook(store, timeout)

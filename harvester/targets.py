@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .config import Config, SiteProfile, load_config
 from .errors import UsageError
-from .session import normalize_username
+from .session import Session, normalize_username
 from .store import SessionStore
 
 
@@ -24,30 +24,45 @@ class Target:
 
 
 def resolve_target(
-    site: str,
+    site: str | SiteProfile,
     user: str,
     store: SessionStore,
     *,
     for_login: bool = False,
     config: Config | None = None,
 ) -> tuple[SiteProfile, str]:
-    """The site profile and user a command is about. *for_login*: the site must be named (or
-    configured as the default); a stored session cannot tell which site to log in to."""
-    config = config or load_config()
+    """The site profile (*site* itself when it is one) and user a command is about.
+    *for_login*: the site must be named (or configured as the default); a stored session cannot
+    tell which site to log in to."""
     user = normalize_username(user)
-    if site or config.default_site or for_login:
-        profile = config.resolve(site)
-    elif user:
-        profile = config.for_wwwroot(store.site_for(user))
+    if isinstance(site, SiteProfile):
+        profile, where = site, "the site's profile"
     else:
-        raise UsageError("say whose session: --user NAME (and --site URL|ALIAS)")
-    user = normalize_username(user or profile.default_user)
+        config = config or load_config()
+        where = str(config.path)
+        if site or config.default_site or for_login:
+            profile = config.resolve(site)
+        elif user:
+            profile = config.for_wwwroot(store.site_for(user))
+        else:
+            raise UsageError("say whose session: --user NAME (and --site URL|ALIAS)")
+    user = user or normalize_username(profile.default_user)
     if not user:
         raise UsageError(
-            f"no user given: pass --user NAME (or set default_user for {profile.name} "
-            f"in {config.path})"
+            f"no user given: pass --user NAME (or set default_user for {profile.name} in {where})"
         )
     return profile, user
+
+
+def stored_session(site: str, user: str, store: SessionStore) -> tuple[SiteProfile, Session]:
+    """The stored session a command is about (NoSession naming the login to run), its secrets
+    registered to be masked in anything printed."""
+    from . import redact
+
+    profile, user = resolve_target(site, user, store)
+    session = store.require(profile.wwwroot, user)
+    redact.register(session.cookie_value, session.sesskey)
+    return profile, session
 
 
 def site_filter(site: str, config: Config | None = None) -> str | None:
