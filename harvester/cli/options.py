@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 
 import typer
+
+from ..inputs import seconds
 
 SiteOption = Annotated[
     str,
@@ -37,11 +38,10 @@ EndpointOption = Annotated[
 ]
 
 
-def finite_seconds(value: float | None) -> float | None:
-    """A float option's callback: nan and inf pass Click's range checks; they are no seconds."""
-    if value is not None and not math.isfinite(value):
-        raise typer.BadParameter(f"{value} is not a number of seconds")
-    return value
+def finite_seconds(param: typer.CallbackParam, value: float | None) -> float | None:
+    """A float option's callback: nan and inf pass Click's range checks; the one rule for
+    seconds (inputs.seconds) refuses them."""
+    return None if value is None else seconds(value, param.opts[0])
 
 
 TimeoutOption = Annotated[
