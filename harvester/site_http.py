@@ -154,7 +154,7 @@ def _read(
     request: dict[str, Any],
 ) -> Answer:
     with client.stream(method, url, headers=headers, timeout=timeout, **request) as response:
-        decode = _decoder(response.headers.get("content-encoding", ""), url, limit)
+        decode = _Decoder(response.headers.get("content-encoding", ""), url, limit)
         parts: list[bytes] = []
         size = 0
         # A response built in memory (a test's mock transport) has no stream left to read.
@@ -171,13 +171,17 @@ def _read(
 
 
 class _Decoder:
-    """Content-Encoding, decoded a chunk at a time and never past the room left."""
+    """Content-Encoding, decoded a chunk at a time and never past the room left. We asked for
+    gzip or deflate only; a site that answers in anything else is in trouble."""
 
     def __init__(self, encoding: str, url: str, limit: int) -> None:
+        encoding = encoding.strip().lower()
+        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise SiteError(f"{url} answered in an encoding it was not asked for ({encoding[:40]})")
         self.url = url
         self.limit = limit
         # 47 = 32 + 15: zlib reads the gzip and the zlib container alike
-        self.inflate = zlib.decompressobj(47) if encoding else None
+        self.inflate = zlib.decompressobj(47) if encoding not in ("", "identity") else None
 
     def __call__(self, raw: bytes, room: int, *, final: bool = False) -> bytes:
         if self.inflate is None:
@@ -185,25 +189,21 @@ class _Decoder:
         else:
             try:
                 data = self.inflate.decompress(raw, room + 1) if raw else b""
+                if self.inflate.unconsumed_tail:  # more was coming than there is room for
+                    raise self._too_big()
                 if final and len(data) <= room:
                     data += self.inflate.flush()
             except zlib.error:
                 raise SiteError(f"{self.url} answered a body that does not decompress") from None
-            if self.inflate.unconsumed_tail:
-                data += b"?"  # more was coming: over the bound either way
         if len(data) > room:
-            raise SiteError(
-                f"{self.url} answered more than {self.limit / (1 << 20):g} MiB "
-                "(decompressed); harvester reads no more than that"
-            )
+            raise self._too_big()
         return data
 
-
-def _decoder(encoding: str, url: str, limit: int) -> _Decoder:
-    encoding = encoding.strip().lower()
-    if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
-        raise SiteError(f"{url} answered in an encoding it was not asked for ({encoding[:40]})")
-    return _Decoder("" if encoding == "identity" else encoding, url, limit)
+    def _too_big(self) -> SiteError:
+        return SiteError(
+            f"{self.url} answered more than {self.limit / (1 << 20):g} MiB "
+            "(decompressed); harvester reads no more than that"
+        )
 
 
 @contextlib.contextmanager

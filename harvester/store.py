@@ -186,22 +186,18 @@ class SessionStore:
         (another process is renewing it: its result is newer anyway)."""
         from filelock import Timeout
 
-        lock = self.lock(session.wwwroot, session.user, timeout=wait)
         try:
-            lock.acquire()
-        except Timeout:
+            with self.lock(session.wwwroot, session.user, timeout=wait):
+                try:
+                    current = self.load(session.wwwroot, session.user)
+                except NoSession:
+                    return False
+                if current is None or current.cookie_value != session.cookie_value:
+                    return False
+                self.save(session)
+                return True
+        except Timeout:  # only acquiring the lock raises it
             return False
-        try:
-            try:
-                current = self.load(session.wwwroot, session.user)
-            except NoSession:
-                return False
-            if current is None or current.cookie_value != session.cookie_value:
-                return False
-            self.save(session)
-            return True
-        finally:
-            lock.release()
 
     # -- the non-secret index ------------------------------------------------------------------
     @property

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Browser
 
-from harvester.browser.contexts import ContextPool
+from harvester.browser.contexts import pool_of
 from harvester.browser.login_pages import login_with_password
 from harvester.browser.runner import run_with_browser
 from harvester.client import TotaraClient
@@ -73,10 +73,7 @@ def warm_logins(site: DevSite, runs: int, *, reuse: bool = True, full: bool = Fa
     profile = SiteProfile(site.url, login_needs_scripts=full)
 
     async def work(browser: Browser) -> float:
-        async def this() -> Browser:
-            return browser
-
-        pool = ContextPool(this, keep=reuse)
+        pool = pool_of(browser, keep=reuse)
         times = []
         for _ in range(runs + 1):
             start = time.perf_counter()

@@ -78,12 +78,13 @@ class ContextPool:
                 await context.close()
 
 
-def pool_of(browser: Browser | ContextPool) -> ContextPool:
-    """A ContextPool for *browser* (one that keeps nothing), or *browser* if it is one."""
+def pool_of(browser: Browser | ContextPool, *, keep: bool = False) -> ContextPool:
+    """A ContextPool for *browser* (keeping lean contexts for reuse with *keep*), or *browser*
+    itself if it is one."""
     if isinstance(browser, ContextPool):
         return browser
 
     async def this() -> Browser:
         return browser
 
-    return ContextPool(this)
+    return ContextPool(this, keep=keep)
