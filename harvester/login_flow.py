@@ -153,7 +153,7 @@ async def sign_in(
             raise UsageError("the password is empty")
         redact.register(password)
         captured = await login_with_password(browser, profile, user, password, timeout=timeout)
-    redact.register(captured.sesskey, *(value for _, value in captured.cookies))
+    redact.register(captured.sesskey, *(value for _, value, _ in captured.cookies))
     candidates = captured.sessions(profile.wwwroot, user, obtained_at=started)
     return await asyncio.to_thread(_verified, candidates, captured.landing_url, timeout, http)
 

@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import NoSession
 
-FORMAT_VERSION = 1
+# Version 2 keeps the session cookie's attributes; version 1 entries are read with attributes
+# derived from the wwwroot and written as version 2 the next time they are stored.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+SAME_SITE = ("Strict", "Lax", "None")
 
 
 _HEADER_SAFE = re.compile(r"[!#-+\--:<-\[\]-~]{1,4096}")  # RFC 6265 cookie-octets
@@ -36,6 +42,81 @@ def _tail(secret: str) -> str:
 
 
 @dataclass(frozen=True)
+class CookieAttributes:
+    """What the site set for the session cookie besides its name and value, as a browser
+    reports it: the exports (cookies.txt, Playwright storage state) hand out exactly this."""
+
+    domain: str  # a host name; for a domain cookie the registrable domain it covers
+    host_only: bool  # no Domain attribute: sent to exactly `domain`, not to its subdomains
+    path: str
+    secure: bool
+    http_only: bool
+    same_site: str  # Strict, Lax or None (Lax when the site named none, as browsers treat it)
+    expires: float | None = None  # None: a browser-session cookie (Totara's)
+
+    @classmethod
+    def derived(cls, wwwroot: str) -> CookieAttributes:
+        """What Totara sets when nothing else is known (docs/totara-protocol.md): host-only,
+        on the wwwroot's path plus "/", HttpOnly, Secure on https, no expiry."""
+        parts = urlsplit(wwwroot)
+        return cls(
+            domain=parts.hostname or "",
+            host_only=True,
+            path=parts.path.rstrip("/") + "/",
+            secure=parts.scheme == "https",
+            http_only=True,
+            same_site="Lax",
+        )
+
+    @classmethod
+    def from_browser(cls, cookie: Mapping[str, Any]) -> CookieAttributes:
+        """From a cookie as Playwright reports it: a host-only cookie's domain has no leading
+        dot, a domain cookie's has one; `expires` is -1 for a browser-session cookie."""
+        domain = str(cookie.get("domain", ""))
+        expires = float(cookie.get("expires", -1) or -1)
+        same_site = str(cookie.get("sameSite", "Lax"))
+        return cls(
+            domain=domain.lstrip("."),
+            host_only=not domain.startswith("."),
+            path=str(cookie.get("path", "/")) or "/",
+            secure=bool(cookie.get("secure", False)),
+            http_only=bool(cookie.get("httpOnly", False)),
+            same_site=same_site if same_site in SAME_SITE else "Lax",
+            expires=None if expires < 0 else expires,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "host_only": self.host_only,
+            "path": self.path,
+            "secure": self.secure,
+            "http_only": self.http_only,
+            "same_site": self.same_site,
+            "expires": self.expires,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> CookieAttributes:
+        """ValueError/TypeError/KeyError for anything but what to_json wrote."""
+        if not isinstance(data, dict):
+            raise TypeError("cookie attributes are not an object")
+        same_site = str(data["same_site"])
+        if same_site not in SAME_SITE:
+            raise ValueError(same_site)
+        expires = data.get("expires")
+        return cls(
+            domain=str(data["domain"]),
+            host_only=bool(data["host_only"]),
+            path=str(data["path"]),
+            secure=bool(data["secure"]),
+            http_only=bool(data["http_only"]),
+            same_site=same_site,
+            expires=None if expires is None else float(expires),
+        )
+
+
+@dataclass(frozen=True)
 class Session:
     """A logged-in Totara session. Its repr never shows the cookie value or the sesskey."""
 
@@ -46,6 +127,18 @@ class Session:
     sesskey: str = field(repr=False)
     obtained_at: float = field(default_factory=time.time)
     verified_at: float | None = None
+    # None: not known (a session built from variables or by hand): derived from the wwwroot
+    cookie_attributes: CookieAttributes | None = None
+
+    def __post_init__(self) -> None:
+        if self.cookie_attributes is None:
+            object.__setattr__(self, "cookie_attributes", CookieAttributes.derived(self.wwwroot))
+
+    @property
+    def cookie(self) -> CookieAttributes:
+        """The session cookie's attributes: as the site set them, else derived."""
+        assert self.cookie_attributes is not None  # set by __post_init__
+        return self.cookie_attributes
 
     @property
     def cookie_header(self) -> str:
@@ -88,6 +181,7 @@ class Session:
                 "wwwroot": self.wwwroot,
                 "obtained_at": self.obtained_at,
                 "verified_at": self.verified_at,
+                "cookie": self.cookie.to_json(),
             },
             separators=(",", ":"),
         )
@@ -105,12 +199,13 @@ class Session:
             raise NoSession(
                 f"the stored session for {user} has an unknown format: run harvest login again"
             )
-        if data.get("v") != FORMAT_VERSION:
+        if data.get("v") not in READABLE_VERSIONS:
             raise NoSession(
                 f"the stored session for {user} is of format version {data.get('v')!r}; this "
-                f"harvester reads version {FORMAT_VERSION}: run harvest login again"
+                f"harvester reads versions 1 and 2: run harvest login again"
             )
         try:
+            attributes = None if data["v"] == 1 else CookieAttributes.from_json(data["cookie"])
             return cls(
                 wwwroot=str(data["wwwroot"]),
                 user=user,
@@ -119,6 +214,7 @@ class Session:
                 sesskey=str(data["sesskey"]),
                 obtained_at=float(data["obtained_at"]),
                 verified_at=None if data.get("verified_at") is None else float(data["verified_at"]),
+                cookie_attributes=attributes,
             )
         except (KeyError, TypeError, ValueError):
             raise NoSession(

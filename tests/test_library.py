@@ -65,18 +65,47 @@ def test_session_secret_round_trips_in_the_design_layout() -> None:
     session = make_session(verified_at=2.5)
     data = json.loads(session.to_secret())
     assert data == {
-        "v": 1,
+        "v": 2,
         "cookie_name": "TotaraSessionabc",
         "cookie_value": "c00kievalue1234567890",
         "sesskey": "h30yaFaWsE",
         "wwwroot": "https://lms.example.com",
         "obtained_at": 1.0,
         "verified_at": 2.5,
+        "cookie": {  # derived: the session was made by hand, not by a browser
+            "domain": "lms.example.com",
+            "host_only": True,
+            "path": "/",
+            "secure": True,
+            "http_only": True,
+            "same_site": "Lax",
+            "expires": None,
+        },
     }
-    assert Session.from_secret("alice", session.to_secret()) == session
+    loaded = Session.from_secret("alice", session.to_secret())
+    assert loaded.cookie == session.cookie and loaded.cookie_value == session.cookie_value
 
 
-@pytest.mark.parametrize("damaged", ["not json", '{"v": 2}', "[]", '{"v": 1, "sesskey": "x"}'])
+def test_a_version_1_secret_reads_with_attributes_derived_from_the_wwwroot() -> None:
+    old = {
+        "v": 1,
+        "cookie_name": "TotaraSession",
+        "cookie_value": "c00kievalue1234567890",
+        "sesskey": "h30yaFaWsE",
+        "wwwroot": "http://lms.example.com:8080/totara",
+        "obtained_at": 1.0,
+        "verified_at": None,
+    }
+    session = Session.from_secret("alice", json.dumps(old))
+    assert session.cookie.path == "/totara/" and session.cookie.domain == "lms.example.com"
+    assert not session.cookie.secure and session.cookie.host_only
+    assert json.loads(session.to_secret())["v"] == 2  # written as version 2
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    ["not json", '{"v": 2}', "[]", '{"v": 1, "sesskey": "x"}', '{"v": 3, "sesskey": "x"}'],
+)
 def test_a_damaged_entry_is_no_session_and_never_echoed(damaged: str) -> None:
     with pytest.raises(NoSession) as caught:
         Session.from_secret("alice", damaged)

@@ -98,8 +98,9 @@ def test_login_stores_a_working_session_in_the_keyring(
         "wwwroot",
         "obtained_at",
         "verified_at",
+        "cookie",
     }
-    assert secret["v"] == 1 and secret["cookie_name"] == "TotaraSessionabc"
+    assert secret["v"] == 2 and secret["cookie_name"] == "TotaraSessionabc"
     assert secret["wwwroot"] == site.url
     answer = curl_status(
         site.url, f"TotaraSessionabc={secret['cookie_value']}", str(secret["sesskey"])

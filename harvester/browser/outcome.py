@@ -11,7 +11,7 @@ from typing import Any
 from ..config import SiteProfile
 from ..errors import LoginFlowError, LoginRefused, SiteUnreachable, UsageError, first_line
 from ..login_state import PageState, required_action
-from ..session import Session, header_safe
+from ..session import CookieAttributes, Session, header_safe
 from ..wwwroot import without_query
 
 INVALID_LOGIN = "Invalid login"
@@ -21,10 +21,11 @@ SESSION_ERROR = "server error that affects your login session"
 @dataclass(frozen=True)
 class CapturedLogin:
     """What the browser saw once the login finished. `cookies` are the candidate session
-    cookies (name, value), most likely first; the site's answer decides which one is real
-    (login_flow.sign_in), not the order: a stale or decoy cookie can match the name too."""
+    cookies (name, value, attributes), most likely first; the site's answer decides which one
+    is real (login_flow.sign_in), not the order: a stale or decoy cookie can match the name
+    too."""
 
-    cookies: tuple[tuple[str, str], ...] = field(repr=False)
+    cookies: tuple[tuple[str, str, CookieAttributes], ...] = field(repr=False)
     sesskey: str = field(repr=False)
     landing_url: str
 
@@ -37,8 +38,9 @@ class CapturedLogin:
                 cookie_value=value,
                 sesskey=self.sesskey,
                 obtained_at=obtained_at,
+                cookie_attributes=attributes,
             )
-            for name, value in self.cookies
+            for name, value, attributes in self.cookies
         ]
 
 
@@ -97,7 +99,9 @@ def read_outcome(
             f"the landing page {landing_shown} carries a sesskey that is not plain ASCII "
             "(Totara's are 10 letters and digits): not a Totara page harvester can use"
         )
-    candidates = tuple((str(c["name"]), str(c["value"])) for c in ranked)
+    candidates = tuple(
+        (str(c["name"]), str(c["value"]), CookieAttributes.from_browser(c)) for c in ranked
+    )
     return CapturedLogin(candidates, sesskey, landing)
 
 
