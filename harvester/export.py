@@ -1,10 +1,12 @@
-"""Hand a session to shells and programs: environment variables in each shell's syntax, exec.
+"""Hand a session to shells and programs: environment variables in each shell's syntax, the
+cookie files of other tools (cookie_files.py), a file written safely, exec.
 
 Quoting is exact: every value round-trips unchanged through its format and runs nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,7 +24,11 @@ VARIABLES = (
     "TOTARA_SESSKEY",
 )
 NESTED_MARKER = "HARVEST_EXEC"
-FORMATS = ("sh", "fish", "powershell", "dotenv", "json")
+VARIABLE_FORMATS = ("sh", "fish", "powershell", "dotenv", "json")
+COOKIE_FORMATS = ("netscape", "playwright")
+FORMATS = VARIABLE_FORMATS + COOKIE_FORMATS
+# The first line of a variables file harvester writes (--output): how it knows its own files.
+FILE_MARK = "# harvester: written by harvest env --output; the next one replaces it\n"
 
 
 def variables(session: Session) -> dict[str, str]:
@@ -87,9 +93,26 @@ def check_format(fmt: str) -> None:
         raise UsageError(f"unknown format {fmt!r}: use {', '.join(FORMATS)}")
 
 
+def format_session(
+    session: Session, fmt: str, warn: Callable[[str], None] | None = None, *, for_file: bool = False
+) -> str:
+    """The session as text for *fmt*: variables (format_variables) or a cookie file
+    (cookie_files.py). *for_file*: a variables file starts with FILE_MARK."""
+    check_format(fmt)
+    if fmt in COOKIE_FORMATS:
+        from .cookie_files import netscape_text, playwright_text
+
+        session.check_sendable()  # a cookie file holds the values as they are
+        return netscape_text(session) if fmt == "netscape" else playwright_text(session)
+    text = format_variables(session, fmt, warn)
+    return FILE_MARK + text if for_file and fmt != "json" else text
+
+
 def format_variables(session: Session, fmt: str, warn: Callable[[str], None] | None = None) -> str:
     """The session's variables as text for *fmt*: sh, fish, powershell, dotenv or json."""
     check_format(fmt)
+    if fmt not in VARIABLE_FORMATS:
+        raise UsageError(f"{fmt} is a cookie file, not variables: use format_session")
     values = variables(session)
     for value in values.values():
         _check(value)
@@ -143,13 +166,72 @@ def env_text(
     *,
     store: SessionStore | None = None,
     warn: Callable[[str], None] | None = None,
+    for_file: bool = False,
 ) -> str:
-    """`harvest env`: the stored session of *user* on *site* as variables in *fmt*."""
+    """`harvest env`: the stored session of *user* on *site* as text in *fmt*."""
     from .targets import stored_session
 
     check_format(fmt)  # before the keyring is asked
     _profile, session = stored_session(site, user, store or SessionStore())
-    return format_variables(session, fmt, warn)
+    return format_session(session, fmt, warn, for_file=for_file)
+
+
+def written_by_harvester(path: str) -> bool:
+    """Whether the file at *path* is one harvest env --output wrote (any format): its mark,
+    a harvester storage state, or an object of exactly our variables."""
+    from .cookie_files import HARVESTER_COMMENT, STATE_KEY
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(256 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return False
+    if head.lstrip().startswith("{"):
+        try:
+            data = json.loads(head)
+        except ValueError:
+            return False
+        return isinstance(data, dict) and (
+            isinstance(data.get(STATE_KEY), dict) or set(data) == set(VARIABLES)
+        )
+    return any(line.startswith(HARVESTER_COMMENT) for line in head.splitlines()[:3])
+
+
+def check_output(path: str, *, force: bool = False) -> None:
+    """UsageError unless write_output may write *path* (checked again when it does)."""
+    from .inputs import text
+
+    text(path, "--output")
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a folder: --output names a file")
+    if os.path.lexists(path) and not force and not written_by_harvester(path):
+        raise UsageError(
+            f"{path} exists and was not written by harvester: pass --force to replace it"
+        )
+
+
+def write_output(path: str, text: str, *, force: bool = False) -> None:
+    """Write *text* to *path* as a new file of mode 0600, replacing (atomically) only a file
+    harvester wrote before, or any file with *force*. A symbolic link at *path* is replaced,
+    never followed."""
+    import tempfile
+
+    check_output(path, force=force)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".harvest-", dir=folder)  # mode 0600
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def exec_session(

@@ -89,20 +89,44 @@ def env(
     user: UserOption = "",
     site: SiteOption = "",
     format: Annotated[
-        str, typer.Option("--format", "-f", help="sh, fish, powershell, dotenv or json.")
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="sh, fish, powershell, dotenv, json; or a cookie file: netscape, playwright.",
+        ),
     ] = "sh",
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", help="Write to this file (mode 0600) instead of standard output."
+        ),
+    ] = "",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="With --output: replace a file harvester did not write."),
+    ] = False,
 ) -> None:
     """Print the stored session as environment variables: eval "$(harvest env --user alice)".
 
     TOTARA_WWWROOT, TOTARA_COOKIE (header-ready Name=value), TOTARA_COOKIE_NAME,
     TOTARA_SESSION (the cookie value) and TOTARA_SESSKEY, quoted exactly for the format.
+    --format netscape writes a cookies.txt for curl -b and wget --load-cookies; --format
+    playwright a storage state for Playwright; both carry the sesskey beside the cookie.
     """
-    from ..export import env_text
+    from ..export import check_output, env_text, write_output
+
+    if output:
+        check_output(output, force=force)  # before the keyring is asked
 
     def warn(message: str) -> None:
         print(f"harvest: warning: {message}", file=sys.stderr)
 
-    sys.stdout.write(env_text(site, user, format, warn=warn))
+    text = env_text(site, user, format, warn=warn, for_file=bool(output))
+    if output:
+        write_output(output, text, force=force)
+    else:
+        sys.stdout.write(text)
 
 
 @app.command(
@@ -151,3 +175,33 @@ def request(
         operation, read_variables(variables), site=site, user=user, timeout=timeout
     )
     typer.echo(json.dumps(answer, ensure_ascii=False))
+
+
+@app.command("open")
+def open_(
+    path: Annotated[
+        str, typer.Argument(help="A page of the site, e.g. /course/view.php?id=2 (default: home).")
+    ] = "",
+    user: UserOption = "",
+    site: SiteOption = "",
+    browser_path: BrowserPathOption = "",
+    channel: ChannelOption = "",
+    browser_endpoint: EndpointOption = "",
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """Open a browser window at PATH, logged in as USER from the stored session.
+
+    For a person who wants to see what the user sees. It needs a screen (like login --headed);
+    nothing done in the window is stored. Closing the window ends the command.
+    """
+    from ..config import BrowserOptions
+    from ..open_window import open_window
+
+    open_window(
+        site,
+        user,
+        path,
+        timeout=timeout,
+        browser=BrowserOptions(path=browser_path, channel=channel, endpoint=browser_endpoint),
+        notify=lambda message: typer.echo(message, err=True),
+    )
