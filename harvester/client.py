@@ -6,15 +6,18 @@
 
 The cookie and the sesskey only ever go to the session's own `ajax.php`: redirects are never
 followed and cookies the site sets are not kept. `_nosession` operations carry neither.
+Attaching the session and renewing it are TotaraAuth's (auth.py); this client adds the
+deadline, the size bound and the shape checks of every answer.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .ajax import category_of, data_of, parse_answer
+from .auth import MAX_RENEWALS, RefreshHook, TotaraAuth
 from .errors import NoSession, UsageError
 from .session import Session, normalize_username
 from .site_http import credential_client, exchange
@@ -27,10 +30,6 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 30.0
 Operation = tuple[str, Mapping[str, Any] | None]
-# Called when the site says the session is gone; returns a fresh session to retry with.
-RefreshHook = Callable[[Session], "Session | None"]
-# Renewals per request: the second covers a session that dies again right after the first.
-MAX_RENEWALS = 2
 
 
 def is_nosession(operation: str) -> bool:
@@ -52,23 +51,39 @@ class TotaraClient:
         self.wwwroot = normalize_wwwroot(wwwroot)
         if session is not None and session.wwwroot != self.wwwroot:
             raise UsageError(f"the session belongs to {session.wwwroot}, not {self.wwwroot}")
-        self.session = session
+        self.auth = None if session is None else TotaraAuth(session, on_expired=on_expired)
         self.timeout = timeout
-        self.on_expired = on_expired
         self._own_http = http is None
         self._http = http if http is not None else credential_client(timeout)
+
+    @property
+    def session(self) -> Session | None:
+        """The session in use (a renewal replaces it)."""
+        return None if self.auth is None else self.auth.session
 
     # -- constructors --------------------------------------------------------------------------
     @classmethod
     def from_keyring(
-        cls, wwwroot: str, user: str, *, store: SessionStore | None = None, **options: Any
+        cls,
+        site: str,
+        user: str = "",
+        *,
+        store: SessionStore | None = None,
+        renew: bool = False,
+        **options: Any,
     ) -> TotaraClient:
-        """The session `harvest login` stored for *user*; NoSession when there is none."""
+        """The session `harvest login` stored for *user* at *site* (a URL or alias, as --site
+        takes); NoSession when there is none. *renew*: log in again with the saved password
+        when the site ends the session (as harvest request does)."""
+        from .refresh import refresh_hook
         from .store import SessionStore
+        from .targets import stored_session
 
-        wwwroot = normalize_wwwroot(wwwroot)
-        session = (store or SessionStore()).require(wwwroot, normalize_username(user))
-        return cls(wwwroot, session, **options)
+        store = store or SessionStore()
+        profile, session = stored_session(site, normalize_username(user), store)
+        if renew:
+            options["on_expired"] = refresh_hook(store, options.get("timeout", DEFAULT_TIMEOUT))
+        return cls(profile.wwwroot, session, **options)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> TotaraClient:
@@ -127,18 +142,18 @@ class TotaraClient:
             raise UsageError("no operation to run")
         payload = [{"operationName": n, "variables": dict(v or {})} for n, v in operations]
         body: Any = payload if len(payload) > 1 else payload[0]
-        answer = self._post(body, all(is_nosession(n) for n, _ in operations))
+        nosession = all(is_nosession(n) for n, _ in operations)
+        used = self.session
+        answer = self._post(body, nosession)
         for _ in range(MAX_RENEWALS):
-            if not (
-                category_of(answer) == "require_login"
-                and self.on_expired is not None
-                and self.session is not None
-            ):
+            if nosession or used is None or self.auth is None:
                 break
-            fresh = self.on_expired(self.session)
+            if category_of(answer) != "require_login" or "maintenance" in _message(answer):
+                break
+            fresh = self.auth.renew(used)
             if fresh is None:
                 break
-            self.session = fresh
+            used = fresh
             answer = self._post(body, False)
         if isinstance(answer, list):
             return answer
@@ -150,16 +165,14 @@ class TotaraClient:
 
     def _post(self, body: Any, nosession: bool) -> Any:
         headers = {"Accept": "application/json"}
+        url = ajax_url(self.wwwroot)
         if not nosession:
-            if self.session is None:
+            if self.auth is None:
                 raise NoSession(
                     f"operations not ending in _nosession need a session for {self.wwwroot}: "
                     "pass --user (after harvest login)"
                 )
-            self.session.check_sendable()
-            headers["Cookie"] = self.session.cookie_header
-            headers["X-Totara-Sesskey"] = self.session.sesskey
-        url = ajax_url(self.wwwroot)
+            headers.update(self.auth.credentials_for(url))
         answer = exchange(
             self._http, "POST", url, timeout=self.timeout, where=self.wwwroot, json=body,
             headers=headers,
@@ -176,3 +189,12 @@ class TotaraClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _message(answer: Any) -> str:
+    """The first error message of an answer (lower case), or ""."""
+    item = answer[0] if isinstance(answer, list) and answer else answer
+    try:
+        return str(item["errors"][0].get("message", "")).lower()
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""

@@ -8,6 +8,7 @@ Test-only switches: [--idp [button|redirect]] [--force-password-change NAME]...
                     [--site-policy NAME]... [--maintenance] [--delay SECONDS]
                     [--ajax-status CODE [--ajax-body TEXT]] [--drip SECONDS] [--oversize MIB]
                     [--bomb MIB] [--form-action URL] [--decoy-cookie NAME] [--form-by-script]
+                    [--ajax-redirect URL] [--cookie-samesite Strict|Lax|None]
 The first line of stdout is the base URL; with --idp the second is the identity provider's
 URL. One access-log line per request goes to stderr; SIGTERM or SIGINT stops it (exit 0).
 """
@@ -142,6 +143,18 @@ def parser() -> argparse.ArgumentParser:
         "--ajax-body", default="", metavar="TEXT", help="the body of --ajax-status (HTML)"
     )
     faults.add_argument(
+        "--ajax-redirect",
+        default="",
+        metavar="URL",
+        help="ajax.php answers 307 to URL (a gateway bouncing API calls elsewhere)",
+    )
+    faults.add_argument(
+        "--cookie-samesite",
+        choices=["Strict", "Lax", "None"],
+        default="",
+        help="the session cookie's SameSite attribute (None needs --tls-cert)",
+    )
+    faults.add_argument(
         "--ajax-json",
         action="store_true",
         help='--ajax-body is JSON (application/json), e.g. odd shapes like {"errors":5}',
@@ -234,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                 form_action=args.form_action,
                 decoy_cookie=args.decoy_cookie,
                 form_by_script=args.form_by_script,
+                ajax_redirect=args.ajax_redirect,
+                cookie_samesite=args.cookie_samesite,
             ),
             light=args.light,
         )

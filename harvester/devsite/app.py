@@ -104,9 +104,11 @@ class TotaraApp:
 
     def _set_cookie(self, record: SessionRecord) -> tuple[str, str]:
         secure = "; Secure" if self.wwwroot.startswith("https:") else ""
+        same_site = self.state.faults.cookie_samesite
+        extra = f"; SameSite={same_site}" if same_site else ""
         return (
             "Set-Cookie",
-            f"{self.cookie_name}={record.sid}; path={self.cookie_path}{secure}; HttpOnly",
+            f"{self.cookie_name}={record.sid}; path={self.cookie_path}{secure}; HttpOnly{extra}",
         )
 
     # -- dispatch ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Test switches that make the bundled site misbehave the way real deployments do: a proxy's
-502, a PHP fatal error page, odd JSON, a dribbling or enormous answer, a login form that posts
-to another origin, a decoy session cookie. None of them is on unless asked for."""
+502, a PHP fatal error page, odd JSON, a dribbling or enormous answer, a gateway's redirect, a
+login form that posts to another origin, a decoy session cookie, a cookie with SameSite. None
+of them is on unless asked for."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ class Faults:
     ajax_status: int = 0
     ajax_body: str = ""
     ajax_content_type: str = "text/html; charset=utf-8"
+    # ajax.php answers 307 to this URL (a gateway in front of the site bouncing API calls)
+    ajax_redirect: str = ""
+    # the session cookie's SameSite attribute (Strict, Lax or None; None needs https)
+    cookie_samesite: str = ""
     # ajax.php's answer body leaves one byte every this many seconds
     drip: float = 0.0
     # ajax.php answers this many MiB: of JSON padding, or of zeros behind Content-Encoding: gzip
@@ -43,6 +48,8 @@ class Faults:
             padding = "x" * (self.oversize_mib * MIB)
             body = f'{{"data":{{"totara_webapi_status":{{"status":"ok","pad":"{padding}"}}}}}}'
             return 200, body.encode(), [("Content-Type", "application/json; charset=utf-8")]
+        if self.ajax_redirect:
+            return 307, b"", [("Location", self.ajax_redirect), ("Content-Length", "0")]
         if self.ajax_status:
             return (
                 self.ajax_status,
