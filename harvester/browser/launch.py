@@ -132,12 +132,12 @@ async def _connect(playwright: Playwright, endpoint: str, timeout: float) -> Bro
         ) from None
 
 
-def check_display() -> None:
+def check_display(what: str = "--headed") -> None:
     """A headed browser needs a screen; say how to get one when there is none."""
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
         raise BrowserUnavailable(
-            "--headed needs a screen and there is none (no DISPLAY or WAYLAND_DISPLAY): run it "
+            f"{what} needs a screen and there is none (no DISPLAY or WAYLAND_DISPLAY): run it "
             "in your desktop session, over ssh -X, or under xvfb-run"
         )
