@@ -1,8 +1,8 @@
 """harvester: log in to Totara through a real browser and hand the session to scripts.
 
 Public API (imports are lazy so that `harvest env` stays fast):
-    Session, SessionStore, TotaraClient, login (PasswordSource), errors (HarvestError and its
-    subclasses),
+    Session, SessionStore, TotaraClient, TotaraAuth (httpx), TotaraRequestsAuth (requests),
+    login (PasswordSource), errors (HarvestError and its subclasses),
     SiteProfile, BrowserOptions, LoginStep, load_config (site configuration).
 
 A map of the package, in the order a session flows through it. `config.py` knows the sites
@@ -11,14 +11,17 @@ turns --site/--user into a site and a user. `login_flow.py` logs a user in: `bro
 browser (`launch.py`) in a private folder (`processes.py`) on its own event loop (`runner.py`) and
 drives Totara's pages (`login_pages.py`); `verify.py` proves the captured pair outside the browser;
 both decide "is this a logged-in page" through `login_state.py`. The result is a `Session`
-(`session.py`), kept by `store.py` in the OS keyring (`keyring_access.py`, every call with a
-deadline) plus a non-secret index. It is handed out by `export.py` (env, exec), `request.py` and
-`client.py` (ajax.php, over `site_http.py`, the one home of HTTP rules; `wwwroot.py` names
-sites and their URLs); `status.py` and `logout.py` look at and end sessions; `refresh.py` renews
-dead ones (many users, one browser) and `schedule.py` runs it periodically. `errors.py` is the
-one error tree with the exit codes; `redact.py` masks secrets in anything printed. `cli/` only
-parses and prints; `devsite/` is the bundled Totara-compatible site. Contract and protocol
-facts: docs/.
+(`session.py`, with the cookie's attributes), kept by `store.py` in the OS keyring
+(`keyring_access.py`, every call with a deadline) plus a non-secret index. It is handed out by
+`export.py` (env, exec; `cookie_files.py` writes cookies.txt and Playwright storage states),
+`open_window.py` (a logged-in window), `request.py` and `client.py` (ajax.php, over
+`site_http.py`, the one home of HTTP rules; `wwwroot.py` names sites and their URLs).
+`auth.py` attaches and renews a session, for the client and for people's own httpx clients
+(`requests_auth.py` for requests). `status.py` and `logout.py` look at and end sessions;
+`refresh.py` renews dead ones (many users, one browser) and `schedule.py` runs it periodically.
+`errors.py` is the one error tree with the exit codes; `redact.py` masks secrets in anything
+printed. `cli/` only parses and prints; `devsite/` is the bundled Totara-compatible site.
+Contract and protocol facts: docs/.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .auth import TotaraAuth
     from .client import TotaraClient
     from .config import BrowserOptions, LoginStep, SiteProfile, load_config
     from .errors import (
@@ -45,10 +49,13 @@ if TYPE_CHECKING:
         UsageError,
     )
     from .login_flow import PasswordSource, login
+    from .requests_auth import TotaraRequestsAuth
     from .session import Session
     from .store import SessionStore
 
 _LAZY = {
+    "TotaraAuth": "auth",
+    "TotaraRequestsAuth": "requests_auth",
     "TotaraClient": "client",
     "SiteProfile": "config",
     "BrowserOptions": "config",
@@ -90,7 +97,9 @@ __all__ = [
     "SiteMaintenance",
     "SiteProfile",
     "SiteUnreachable",
+    "TotaraAuth",
     "TotaraClient",
+    "TotaraRequestsAuth",
     "UsageError",
     "__version__",
     "load_config",

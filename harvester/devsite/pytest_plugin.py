@@ -1,4 +1,12 @@
-"""pytest plugin (entry point `pytest11`): a running bundled Totara site for your own tests.
+"""pytest plugin (entry point `pytest11`): a logged-in client for your own site, and a running
+bundled Totara site for your own tests.
+
+    def test_my_dashboard(totara_session):
+        # a TotaraClient with the session `harvest login` stored (renewed when it has ended)
+        assert totara_session.call("totara_webapi_status")["totara_webapi_status"]["status"] == "ok"
+
+    pytest --totara-user alice --totara-site https://lms.example.com    (or HARVEST_USER and
+    HARVEST_SITE); without a user or a usable session the test is skipped, saying why.
 
     def test_my_script(totara_site):
         # totara_site.url is e.g. http://127.0.0.1:41234; alice logs in with "alice-password"
@@ -13,12 +21,55 @@ Sites are stopped when the test ends. `site.access_log` lists the requests it se
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .server import DevSite
+
+if TYPE_CHECKING:
+    from ..client import TotaraClient
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harvester", "harvester: a Totara session for your tests")
+    group.addoption(
+        "--totara-site",
+        default="",
+        help="site (URL or alias) of the totara_session fixture; default $HARVEST_SITE",
+    )
+    group.addoption(
+        "--totara-user",
+        default="",
+        help="user of the totara_session fixture (after harvest login); default $HARVEST_USER",
+    )
+
+
+@pytest.fixture
+def totara_session(request: pytest.FixtureRequest) -> Iterator[TotaraClient]:
+    """A TotaraClient logged in as --totara-user (or HARVEST_USER) at --totara-site (or
+    HARVEST_SITE; else the site where that user has a session), from the keyring, renewed with
+    the saved password when the site has ended it. Skips the test, with the reason on one
+    line, when no working session can be had."""
+    from ..client import TotaraClient
+    from ..errors import HarvestError, first_line
+
+    site = str(request.config.getoption("--totara-site")) or os.environ.get("HARVEST_SITE", "")
+    user = str(request.config.getoption("--totara-user")) or os.environ.get("HARVEST_USER", "")
+    if not user:
+        pytest.skip("totara_session: no user: pass --totara-user NAME or set HARVEST_USER")
+    try:
+        client = TotaraClient.from_keyring(site, user, renew=True)
+    except HarvestError as exc:
+        pytest.skip(f"totara_session: {first_line(exc)}")
+    with client:
+        try:
+            client.call("totara_webapi_status")  # renews an ended session before the test
+        except HarvestError as exc:
+            pytest.skip(f"totara_session: {first_line(exc)}")
+        yield client
 
 
 @pytest.fixture
