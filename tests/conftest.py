@@ -9,18 +9,22 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, sync_playwright
 
 from harvester.devsite import DevSite
-from harvester.testing.private_keyring import PrivateSecretService
+from harvester.testing.private_keyring import PrivateSecretService, stop_process
 
 # Chromium looks up ~40 Google hosts at start; on a closed network that is only noise and delay.
 BROWSER_ARGS = '--host-resolver-rules="MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"'
 HARVEST = shutil.which("harvest", path=os.path.dirname(sys.executable)) or "harvest"
+
+pytest_plugins = ["pytester"]
 
 _service: PrivateSecretService | None = None
 
@@ -46,6 +50,61 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listened on {port} within {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    """A private Xvfb screen; stopped by pid afterwards."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (scripts/test installs it)")
+    read, write = os.pipe()
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    assert number, "Xvfb did not report its display"
+    yield f":{number}"
+    stop_process(proc)
+
+
+def person_page(port: int, prefix: str, seconds: float = 60) -> tuple[object, Page]:
+    """Attach to harvester's window over CDP, as a person's eyes and hands, and find the tab
+    that shows *prefix*. The caller stops the returned Playwright; on failure it is stopped
+    here (a started sync Playwright left behind breaks every later test's event loop)."""
+    wait_for_port(port)
+    playwright = sync_playwright().start()
+    seen: set[str] = set()
+    try:
+        browser = playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for context in browser.contexts:
+                for page in context.pages:
+                    if page.url.startswith(prefix):
+                        return playwright, page
+                    seen.add(page.url)
+            time.sleep(0.1)
+    except BaseException:
+        playwright.stop()
+        raise
+    playwright.stop()
+    raise AssertionError(f"no tab at {prefix}; tabs seen: {sorted(seen)}")
 
 
 ALICE_PASSWORD = "pw1"

@@ -78,7 +78,7 @@ COMMANDS = all_command_paths()
 def test_every_command_is_listed() -> None:
     names = {" ".join(path) for path in COMMANDS}
     assert {"login", "env", "exec", "request", "status", "refresh", "schedule", "logout"} <= names
-    assert {"site add", "site list", "site remove", "doctor", "demo"} <= names
+    assert {"site add", "site list", "site remove", "doctor", "demo", "open"} <= names
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) for p in COMMANDS])

@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,63 +18,23 @@ from playwright.sync_api import Page, sync_playwright
 from harvester.devsite import DevSite
 from harvester.testing.private_keyring import stop_process
 
-from .conftest import ALICE_PASSWORD, BROWSER_ARGS, HarvestRunner, free_port
+from .conftest import (
+    ALICE_PASSWORD,
+    BROWSER_ARGS,
+    HarvestRunner,
+    free_port,
+    person_page,
+    wait_for_port,
+)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium")
-
-
-def wait_for_port(port: int, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listened on {port} within {seconds} s")
-
-
-@pytest.fixture(scope="module")
-def display() -> Iterator[str]:
-    """A private Xvfb screen; stopped by pid afterwards."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (scripts/test installs it)")
-    read, write = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    assert number, "Xvfb did not report its display"
-    yield f":{number}"
-    stop_process(proc)
 
 
 @pytest.fixture
 def sso_site(make_totara_site: Callable[..., DevSite]) -> DevSite:
     """A site whose login page sends everyone straight to its identity provider."""
     return make_totara_site({"alice": ALICE_PASSWORD}, idp="redirect", cookie_suffix="sso")
-
-
-def person_page(port: int, prefix: str, seconds: float = 60) -> tuple[object, Page]:
-    """Attach to harvester's window over CDP, as a person's eyes and hands, and find the tab
-    that shows *prefix*."""
-    wait_for_port(port)
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for context in browser.contexts:
-            for page in context.pages:
-                if page.url.startswith(prefix):
-                    return playwright, page
-        time.sleep(0.1)
-    raise AssertionError(f"no tab at {prefix}")
 
 
 def headed_login(
@@ -92,7 +50,11 @@ def headed_login(
         HARVEST_BROWSER_ARGS=f"{BROWSER_ARGS} --remote-debugging-port={port}",
     )  # fmt: skip
     try:
-        playwright, page = person_page(port, site.idp_url)
+        try:
+            playwright, page = person_page(port, site.idp_url)
+        except AssertionError as exc:
+            stop_process(proc)
+            raise AssertionError(f"{exc}; harvest said: {proc.communicate()[1]!r}") from None
         try:
             person(page)
         finally:

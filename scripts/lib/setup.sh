@@ -1,8 +1,8 @@
 # Sourced by scripts/test, scripts/demo and scripts/bench: install only what is missing.
 # Debian packages: chromium (the browser Playwright drives), dbus + gnome-keyring (a real
-# Secret Service), curl (the README's curl call), dash, zsh and fish (the shells `harvest env`
-# quotes for), xvfb (a virtual screen for the headed single sign-on tests). Then a .venv with
-# harvester and its dev extra.
+# Secret Service), curl and wget (the README's calls with the session and its cookies.txt),
+# dash, zsh and fish (the shells `harvest env` quotes for), xvfb (a virtual screen for the
+# headed tests). Then a .venv with harvester and its dev extra.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/.venv"
@@ -20,6 +20,7 @@ ensure_system_packages() {
     command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus)
     command -v gnome-keyring-daemon >/dev/null 2>&1 || missing+=(gnome-keyring)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
+    command -v wget >/dev/null 2>&1 || missing+=(wget)
     # the shells whose quoting `harvest env` is tested against (bash and dash come with Debian)
     command -v dash >/dev/null 2>&1 || missing+=(dash)
     command -v zsh >/dev/null 2>&1 || missing+=(zsh)
