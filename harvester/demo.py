@@ -7,6 +7,7 @@ site and its password are throwaway; secrets are still shown masked, as everywhe
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable
 
@@ -18,9 +19,27 @@ from .keyring_access import backend_name
 from .login_flow import login
 from .logout import logout
 from .refresh import refresh_hook
+from .session import Session
 from .store import SESSION_SERVICE, SessionStore
 
 DEMO_USER = "alice"
+# A real Totara operation that needs a logged-in user: that user's own job assignments.
+USER_OPERATION = "totara_job_my_assignments"
+# The bundled site's user menu (its theme's markup: other themes say it otherwise)
+_USER_TEXT = re.compile(r'<span class="usertext">(You are logged in as) <a [^>]*>([^<]*)</a>')
+
+
+def _shown_user(url: str, session: Session, timeout: float) -> str:
+    """Who the site's home page says is logged in, fetched with the session's cookie."""
+    from .site_http import credential_client, exchange
+
+    with credential_client(timeout) as http:
+        page = exchange(
+            http, "GET", f"{url}/", timeout=timeout, where=url,
+            headers={"Cookie": session.cookie_header},
+        )  # fmt: skip
+    found = _USER_TEXT.search(page.text)
+    return " ".join(found.groups()) if found else "no user"
 
 
 def _masked(value: str) -> str:
@@ -56,9 +75,10 @@ def run_demo(say: Callable[[str], None], *, timeout: float = 30.0, path: str = "
                 say(f"   {name}={shown}")
             say("5. POST /totara/webapi/ajax.php with the stored cookie and X-Totara-Sesskey:")
             with TotaraClient(url, stored, timeout=timeout) as client:
-                for operation in ("totara_webapi_status", "core_user_own_profile"):
+                for operation in ("totara_webapi_status", USER_OPERATION):
                     [answer] = client.request([(operation, {})])
                     say(f"   {operation} -> {json.dumps(answer, separators=(',', ':'))}")
+                say(f"   GET {url}/ with the cookie shows: {_shown_user(url, stored, timeout)}")
                 say("6. The site ends the session (as after its idle timeout):")
                 site.state.expire_sessions(DEMO_USER)
                 try:
@@ -68,9 +88,9 @@ def run_demo(say: Callable[[str], None], *, timeout: float = 30.0, path: str = "
             with TotaraClient(
                 url, stored, timeout=timeout, on_expired=refresh_hook(store, timeout)
             ) as client:
-                data = client.call("core_user_own_profile")
+                data = client.call(USER_OPERATION)
                 say("7. With the saved password the client logs in again by itself and retries:")
-                say(f"   core_user_own_profile -> {json.dumps(data, separators=(',', ':'))}")
+                say(f"   {USER_OPERATION} -> {json.dumps(data, separators=(',', ':'))}")
                 say(f"   (logins the site has seen: {site.count('POST', '/login/index.php')})")
             note = logout(store, url, DEMO_USER, timeout=timeout).note
             say(f"8. {note[:1].upper()}{note[1:]}")

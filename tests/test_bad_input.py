@@ -117,13 +117,13 @@ class World:
         entry = json.loads(raw)
         answer = httpx.post(
             f"{self.site.url}/totara/webapi/ajax.php",
-            json={"operationName": "core_user_own_profile", "variables": {}},
+            json={"operationName": "totara_job_my_assignments", "variables": {}},
             headers={
                 "Cookie": f"{entry['cookie_name']}={entry['cookie_value']}",
                 "X-Totara-Sesskey": entry["sesskey"],
             },
         )
-        assert answer.json()["data"]["core_user_own_profile"]["username"] == "alice"
+        assert answer.json()["data"]["totara_job_my_assignments"][0]["idnumber"] == "alice"
 
 
 @pytest.fixture(scope="module")

@@ -332,14 +332,14 @@ def test_ajax_batch_is_answered_as_array_in_order(site: DevSite, http: httpx.Cli
         http,
         site,
         [
-            {"operationName": "core_user_own_profile", "variables": {}},
+            {"operationName": "totara_job_my_assignments", "variables": {}},
             {"operationName": "no_such_operation", "variables": {}},
             STATUS,
         ],
         **{"X-Totara-Sesskey": sesskey},
     )
     first, second, third = answer.json()
-    assert first["data"]["core_user_own_profile"]["username"] == "alice"
+    assert first["data"]["totara_job_my_assignments"][0]["idnumber"] == "alice"
     assert json.dumps(second, separators=(",", ":")).encode() == INTERNAL
     assert third["data"]["totara_webapi_status"]["status"] == "ok"
 
@@ -357,10 +357,10 @@ def test_user_operation_returns_that_users_data(site: DevSite, http: httpx.Clien
     answer = ajax(
         http,
         site,
-        {"operationName": "core_user_own_profile", "variables": {}},
+        {"operationName": "totara_job_my_assignments", "variables": {}},
         **{"X-Totara-Sesskey": sesskey},
     )
-    assert answer.json()["data"]["core_user_own_profile"]["username"] == "bob"
+    assert answer.json()["data"]["totara_job_my_assignments"][0]["idnumber"] == "bob"
 
 
 def test_status_proves_only_the_pair_a_user_operation_needs_a_login(
@@ -370,7 +370,7 @@ def test_status_proves_only_the_pair_a_user_operation_needs_a_login(
     headers = {"X-Totara-Sesskey": anonymous_sesskey}
     assert STATUS_BODY.match(ajax(http, site, STATUS, **headers).content)
     answer = ajax(
-        http, site, {"operationName": "core_user_own_profile", "variables": {}}, **headers
+        http, site, {"operationName": "totara_job_my_assignments", "variables": {}}, **headers
     )
     assert answer.json()["errors"][0]["extensions"]["category"] == "require_login"
 
@@ -427,3 +427,47 @@ def test_access_log_has_one_line_per_request_and_no_sesskey(
     assert site.count("POST", "/login/index.php") == 1
     assert not any(sesskey in line for line in site.access_log)
     assert "sesskey=[redacted]" in site.access_log[-1]
+
+
+# -- the operations: real Totara ones only ------------------------------------------------------
+def test_the_real_operations_answer_in_their_definitions_shapes(
+    site: DevSite, http: httpx.Client
+) -> None:
+    _, sesskey = log_in(http, site, "alice", "pw1")
+    headers = {"X-Totara-Sesskey": sesskey}
+    learning = ajax(http, site, {"operationName": "totara_core_my_current_learning"}, **headers)
+    assert learning.json() == {"data": {"totara_core_my_current_learning": []}}
+    draft = ajax(http, site, {"operationName": "core_file_unused_draft_item_id"}, **headers)
+    assert isinstance(draft.json()["data"]["item_id"], int)
+    template = {"name": "loading", "component": "core", "theme": "ventura"}
+    answer = ajax(http, site, {"operationName": "core_template_nosession", "variables": template})
+    assert answer.json()["data"]["template"].startswith("<span")
+
+
+def test_a_name_totara_does_not_have_is_answered_as_totara_answers_it(
+    site: DevSite, http: httpx.Client
+) -> None:
+    _, sesskey = log_in(http, site, "alice", "pw1")
+    for name in ("core_user_own_profile", "no_such_operation"):
+        payload = {"operationName": name, "variables": {}}
+        answer = ajax(http, site, payload, **{"X-Totara-Sesskey": sesskey})
+        assert answer.content == INTERNAL
+
+
+def test_every_operation_the_readme_and_the_demo_name_is_one_the_bundled_site_answers() -> None:
+    """Each name a user copies from us must work on the bundled site (and is a real Totara
+    operation: the site answers real ones only)."""
+    from pathlib import Path
+
+    from harvester import demo
+    from harvester.devsite.webapi import OPERATIONS
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "README.md").read_text() + Path(demo.__file__).read_text()
+    named = set(re.findall(r"harvest request ([a-z][a-z0-9_]+)", text))
+    named |= set(re.findall(r'"operationName": ?"([a-z][a-z0-9_]+)"', text))
+    named |= set(re.findall(r'(?:call|request)\(\[?\(?"([a-z][a-z0-9_]+)"', text))
+    named |= set(re.findall(r'\("([a-z][a-z0-9_]+)", (?:None|\{)', text))
+    named.add(demo.USER_OPERATION)
+    assert named, "no operation names found"
+    assert named <= set(OPERATIONS), named - set(OPERATIONS)

@@ -64,7 +64,7 @@ def test_a_forced_password_change_holds_the_user_on_that_page(
     headers = {"X-Totara-Sesskey": sesskey}
     status = http.post(ajax, json={"operationName": "totara_webapi_status"}, headers=headers)
     assert STATUS_BODY.match(status.content)  # cookie and sesskey belong together
-    profile = http.post(ajax, json={"operationName": "core_user_own_profile"}, headers=headers)
+    profile = http.post(ajax, json={"operationName": "totara_job_my_assignments"}, headers=headers)
     assert profile.content == INTERNAL  # but the user cannot act yet
 
 

@@ -20,14 +20,14 @@ from harvester.testing.private_keyring import PrivateSecretService
 
 from .conftest import ALICE_PASSWORD, HarvestRunner
 
-PROFILE_OP = "core_user_own_profile"
+USER_OP = "totara_job_my_assignments"
 
 
 def works(site: DevSite, secret: str) -> bool:
     entry = json.loads(secret)
     answer = httpx.post(
         f"{site.url}/totara/webapi/ajax.php",
-        json={"operationName": PROFILE_OP, "variables": {}},
+        json={"operationName": USER_OP, "variables": {}},
         headers={
             "Cookie": f"{entry['cookie_name']}={entry['cookie_value']}",
             "X-Totara-Sesskey": entry["sesskey"],
@@ -42,9 +42,7 @@ def test_50_concurrent_requests_while_the_site_kills_sessions_at_random(
     assert harvest.login(site.url, "--save-password").code == 0
     logins_before = site.count("POST", "/login/index.php")
     procs = [
-        harvest.popen(
-            "request", PROFILE_OP, "--user", "alice", "--site", site.url, HARVEST_DEBUG="1"
-        )
+        harvest.popen("request", USER_OP, "--user", "alice", "--site", site.url, HARVEST_DEBUG="1")
         for _ in range(50)
     ]
     kills: list[int] = []
@@ -70,7 +68,7 @@ def test_50_concurrent_requests_while_the_site_kills_sessions_at_random(
                 proc.kill()
     failures = [(code, err) for code, _, err in results if code != 0]
     assert not failures, failures[:3]
-    assert all('"username": "alice"' in out for _, out, _ in results)
+    assert all('"idnumber": "alice"' in out for _, out, _ in results)
     relogins = site.count("POST", "/login/index.php") - logins_before
     # The locks hold: one re-login per kill that found a live session, never one per process.
     assert relogins <= sum(1 for killed in kills if killed), (relogins, kills)
@@ -89,10 +87,10 @@ def test_a_keyring_daemon_restarted_between_login_and_use_loses_nothing(
         spare.restart_keyring()
         shown = harvest("env", "--user", "alice", "--site", site.url, "--format", "json", **env)
         assert shown.code == 0, shown.err
-        answer = harvest("request", PROFILE_OP, "--user", "alice", "--site", site.url, **env)
+        answer = harvest("request", USER_OP, "--user", "alice", "--site", site.url, **env)
         assert answer.code == 0, answer.err
         site.state.kill_sessions("alice")  # the saved password survived the restart too
-        again = harvest("request", PROFILE_OP, "--user", "alice", "--site", site.url, **env)
+        again = harvest("request", USER_OP, "--user", "alice", "--site", site.url, **env)
         assert again.code == 0, again.err
     finally:
         spare.stop()

@@ -83,9 +83,11 @@ def test_headed_sso_login_captures_the_session_the_person_made(
     assert code == 0, err
     assert "Log in as alice in the browser window" in err  # told the person what to do
     assert "Logged in alice" in out and "TotaraSessionsso" in out
-    answer = harvest("request", "core_user_own_profile", "--user", "alice", "--site", sso_site.url)
+    answer = harvest(
+        "request", "totara_job_my_assignments", "--user", "alice", "--site", sso_site.url
+    )
     assert answer.code == 0, answer.err
-    assert '"username": "alice"' in answer.out
+    assert '"idnumber": "alice"' in answer.out
     assert not list(harvest.tmpdir.iterdir())  # the headed profile is gone too
 
 

@@ -93,11 +93,11 @@ def test_no_secret_anywhere_after_every_command(
         remember_session()
         assert run("status").code == 0
         assert run("status", "--check", "--json").code == 0
-        assert run("request", "core_user_own_profile", "--site", "lms").code == 0
+        assert run("request", "totara_job_my_assignments", "--site", "lms").code == 0
         assert run("request", "totara_webapi_status_nosession", "--site", "lms").code == 0
         assert run("exec", "--site", "lms", "--", "true").code == 0
         site.state.kill_sessions("alice")
-        assert run("request", "core_user_own_profile", "--site", "lms").code == 0  # re-login
+        assert run("request", "totara_job_my_assignments", "--site", "lms").code == 0  # re-login
         remember_session()
         site.state.expire_sessions("alice")
         assert run("refresh", "--all").code == 0

@@ -96,9 +96,9 @@ def test_request_bad_variables_exit_2_in_one_line(
 
 
 def test_request_with_the_stored_session(logged_in: LoggedIn) -> None:
-    result = logged_in.harvest("request", "core_user_own_profile", "--user", "alice")
+    result = logged_in.harvest("request", "totara_job_my_assignments", "--user", "alice")
     assert result.code == 0, result.err
-    assert json.loads(result.out)["data"]["core_user_own_profile"]["username"] == "alice"
+    assert json.loads(result.out)["data"]["totara_job_my_assignments"][0]["idnumber"] == "alice"
 
 
 def test_request_graphql_errors_go_to_stderr_with_an_exit_code_by_category(
@@ -151,10 +151,10 @@ def test_client_from_keyring_env_and_values_all_work(logged_in: LoggedIn) -> Non
 def test_client_batch_runs_operations_in_one_request_in_order(logged_in: LoggedIn) -> None:
     before = logged_in.site.count("POST", "/totara/webapi/ajax.php")
     with TotaraClient(logged_in.url, alice(logged_in)) as client:
-        profile, status = client.batch(
-            [("core_user_own_profile", None), ("totara_webapi_status", {})]
+        jobs, status = client.batch(
+            [("totara_job_my_assignments", None), ("totara_webapi_status", {})]
         )
-    assert profile["core_user_own_profile"]["username"] == "alice"
+    assert jobs["totara_job_my_assignments"][0]["idnumber"] == "alice"
     assert status["totara_webapi_status"]["status"] == "ok"
     assert logged_in.site.count("POST", "/totara/webapi/ajax.php") == before + 1
 

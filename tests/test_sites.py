@@ -45,9 +45,9 @@ def test_an_alias_works_with_login_env_request_and_refresh(
     env = harvest("env", "--site", "lms", "--format", "json")
     assert env.code == 0, env.err
     assert json.loads(env.out)["TOTARA_WWWROOT"] == site.url
-    answer = harvest("request", "core_user_own_profile", "--site", "lms")
+    answer = harvest("request", "totara_job_my_assignments", "--site", "lms")
     assert answer.code == 0, answer.err
-    assert json.loads(answer.out)["data"]["core_user_own_profile"]["username"] == "alice"
+    assert json.loads(answer.out)["data"]["totara_job_my_assignments"][0]["idnumber"] == "alice"
     refreshed = harvest("refresh", "--site", "lms", "--all")
     assert refreshed.code == 0, refreshed.err
     assert "alice at " + site.url + ": alive" in refreshed.out
@@ -116,14 +116,14 @@ def test_configured_identity_provider_steps_log_in_headless_and_through_refresh(
     assert login.code == 0, login.err
     assert sso.count("POST", "/authorize") == 2  # username, then password, at the provider
     assert sso.count("POST", "/login/index.php") == 0  # never the site's own form
-    assert harvest("request", "core_user_own_profile", "--site", "sso", "-u", "alice").code == 0
+    assert harvest("request", "totara_job_my_assignments", "--site", "sso", "-u", "alice").code == 0
 
     sso.state.expire_sessions("alice")
     refreshed = harvest("refresh", "--all")
     assert refreshed.code == 0, refreshed.err
     assert "refreshed" in refreshed.out
     assert sso.count("POST", "/authorize") == 4
-    answer = harvest("request", "core_user_own_profile", "--site", "sso", "-u", "alice")
+    answer = harvest("request", "totara_job_my_assignments", "--site", "sso", "-u", "alice")
     assert answer.code == 0, answer.err
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -87,28 +88,72 @@ def _lang_strings(variables: dict[str, Any], _user: User | None) -> dict[str, An
     return {"lang_strings": strings}
 
 
-def _own_profile(_variables: dict[str, Any], user: User | None) -> dict[str, Any]:
+def _needs_user(user: User | None) -> User:
     if user is None:
         raise OperationError(NOT_LOGGED_IN, "require_login")
+    return user
+
+
+def _my_assignments(_variables: dict[str, Any], user: User | None) -> dict[str, Any]:
+    """Every bundled user has one job assignment, its idnumber the username (a site's own)."""
+    user = _needs_user(user)
     return {
-        "core_user_own_profile": {
-            "id": str(user.id),
-            "username": user.username,
-            "firstname": user.firstname,
-            "lastname": user.lastname,
-            "email": user.email,
-        }
+        "totara_job_my_assignments": [
+            {
+                "id": str(user.id),
+                "fullname": f"{user.firstname} {user.lastname}, learner",
+                "idnumber": user.username,
+                "managerja": None,
+                "appraiser": None,
+            }
+        ]
     }
 
 
+def _my_current_learning(_variables: dict[str, Any], user: User | None) -> dict[str, Any]:
+    """The bundled users are enrolled in nothing yet."""
+    _needs_user(user)
+    return {"totara_core_my_current_learning": []}
+
+
+TEMPLATES = {
+    ("loading", "core"): '<span class="loading-icon">{{#pix}}y/loading, core{{/pix}}</span>',
+}
+
+
+def _template(variables: dict[str, Any], _user: User | None) -> dict[str, Any]:
+    name, component, theme = (variables.get(k) for k in ("name", "component", "theme"))
+    if not all(isinstance(v, str) and v for v in (name, component, theme)):
+        raise OperationError(INTERNAL, "internal")
+    found = TEMPLATES.get((str(name), str(component)))
+    if found is None:
+        raise OperationError(INTERNAL, "internal")
+    return {"template": found}
+
+
+def _unused_draft_item_id(_variables: dict[str, Any], user: User | None) -> dict[str, Any]:
+    """A mutation: reserves a draft file area for the user."""
+    _needs_user(user)
+    return {"item_id": secrets.randbelow(900_000_000) + 100_000_000}
+
+
+# Real persisted operations of Totara (each a webapi/ajax/*.graphql file there), with the data
+# shapes their definitions select. An unknown name is answered as Totara answers it.
 OPERATIONS: dict[str, Resolver] = {
     "totara_webapi_status": _status,
     "totara_webapi_status_nosession": _status,
     "core_lang_strings_nosession": _lang_strings,
-    "core_user_own_profile": _own_profile,
+    "core_template_nosession": _template,
+    "totara_job_my_assignments": _my_assignments,
+    "totara_core_my_current_learning": _my_current_learning,
+    "core_file_unused_draft_item_id": _unused_draft_item_id,
 }
 # Resolvers that need a user; a user held on a required-action page gets internal errors there.
-NEEDS_USER = {"core_user_own_profile"}
+NEEDS_USER = {
+    "totara_job_my_assignments",
+    "totara_core_my_current_learning",
+    "core_file_unused_draft_item_id",
+}
 
 
 def run_operation(item: Any, user: User | None, held: bool = False) -> dict[str, Any]:
