@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -162,6 +163,40 @@ def test_login_through_a_remote_browser_over_cdp_leaves_it_running(
         browser = playwright.chromium.connect_over_cdp(endpoint)
         assert len(browser.contexts) == 1
         assert all(not page.url.startswith(site.url) for page in browser.contexts[0].pages)
+
+
+@needs_chromium
+def test_open_in_a_remote_browser_shows_the_user_and_leaves_the_browser_running(
+    harvest: HarvestRunner, site: DevSite, remote_chromium: tuple[int, subprocess.Popen[bytes]]
+) -> None:
+    """The window is a page of a context harvester made in someone else's browser; another
+    CDP client does not see such contexts, so the browser's own target list is looked at."""
+    import httpx
+
+    port, proc = remote_chromium
+    devtools = f"http://127.0.0.1:{port}"
+    assert harvest.login(site.url).code == 0
+    opened = harvest.popen(
+        "open", "/totara/dashboard/", "--user", "alice", "--site", site.url,
+        "--browser-endpoint", devtools, DISPLAY="",  # the remote browser shows it
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        shown: list[dict[str, str]] = []
+        while not shown and time.monotonic() < deadline:
+            targets = httpx.get(f"{devtools}/json/list", timeout=10).json()
+            shown = [
+                t for t in targets
+                if t["url"] == f"{site.url}/totara/dashboard/" and t["title"] == "Totara: Dashboard"
+            ]  # fmt: skip
+            time.sleep(0.2)
+        assert shown, "no logged-in dashboard (an anonymous visit is sent to the login page)"
+        httpx.get(f"{devtools}/json/close/{shown[0]['id']}", timeout=10)
+        _out, err = opened.communicate(timeout=60)
+    finally:
+        stop_process(opened)
+    assert opened.returncode == 0, err
+    assert proc.poll() is None  # a browser harvester did not start keeps running
 
 
 @needs_chromium

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -228,3 +230,13 @@ def test_urls_that_do_not_parse_are_one_usage_error_without_credentials(bad: str
     with pytest.raises(UsageError) as caught:
         normalize_wwwroot(bad)
     assert "s3cret" not in caught.value.message
+
+
+def test_requests_stays_optional_until_its_auth_object_is_asked_for() -> None:
+    code = (
+        "import sys, harvester.auth, harvester.client, harvester.devsite.pytest_plugin\n"
+        "assert 'requests' not in sys.modules\n"
+        "from harvester import TotaraRequestsAuth\n"
+        "assert 'requests' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
