@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .ajax import category_of, data_of, parse_answer
 from .auth import MAX_RENEWALS, RefreshHook, TotaraAuth
 from .errors import NoSession, UsageError
-from .session import Session, normalize_username
+from .session import Session
 from .site_http import credential_client, exchange
 from .wwwroot import ajax_url, normalize_wwwroot
 
@@ -75,15 +75,10 @@ class TotaraClient:
         """The session `harvest login` stored for *user* at *site* (a URL or alias, as --site
         takes); NoSession when there is none. *renew*: log in again with the saved password
         when the site ends the session (as harvest request does)."""
-        from .refresh import refresh_hook
-        from .store import SessionStore
-        from .targets import stored_session
-
-        store = store or SessionStore()
-        profile, session = stored_session(site, normalize_username(user), store)
-        if renew:
-            options["on_expired"] = refresh_hook(store, options.get("timeout", DEFAULT_TIMEOUT))
-        return cls(profile.wwwroot, session, **options)
+        timeout = options.get("timeout", DEFAULT_TIMEOUT)
+        auth = TotaraAuth.from_keyring(site, user, store=store, renew=renew, timeout=timeout)
+        options.setdefault("on_expired", auth.on_expired)
+        return cls(auth.wwwroot, auth.session, **options)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> TotaraClient:
