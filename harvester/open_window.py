@@ -71,9 +71,13 @@ def open_window(
         try:
             page = await context.new_page()
             try:
-                await page.goto(url, timeout=timeout * 1000)
+                # the page is the person's once its document is there; its scripts, images and
+                # own ajax calls go on loading in front of them
+                await page.goto(url, timeout=timeout * 1000, wait_until="domcontentloaded")
             except PlaywrightError as exc:
-                raise translate(exc, session.wwwroot, timeout) from None
+                if page.is_closed():  # closed by the person before it finished loading
+                    return url
+                raise translate(exc, session.wwwroot, timeout, "harvest open") from None
             if notify is not None:
                 notify(f"Showing {url} as {session.user}; close the window to finish")
             while any(not p.is_closed() for p in context.pages):

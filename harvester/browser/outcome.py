@@ -105,8 +105,9 @@ def read_outcome(
     return CapturedLogin(candidates, sesskey, landing)
 
 
-def translate(exc: Exception, wwwroot: str, timeout: float) -> Exception:
-    """A Playwright error during a login, as the error of ours that says what happened."""
+def translate(exc: Exception, wwwroot: str, timeout: float, during: str = "the login") -> Exception:
+    """A Playwright error during a login (or *during* something else), as the error of ours
+    that says what happened."""
     text = str(exc)
     if type(exc).__name__ == "TimeoutError":
         return SiteUnreachable(f"{wwwroot} did not answer within {timeout:g} s (--timeout)")
@@ -129,4 +130,4 @@ def translate(exc: Exception, wwwroot: str, timeout: float) -> Exception:
         found = re.search(r"ERR_CERT_[A-Z_]+", text)
         code = found.group(0) if found else "ERR_CERT"
         return SiteUnreachable(f"the TLS certificate of {wwwroot} does not verify ({code})")
-    return LoginFlowError(f"the browser failed during the login: {first_line(exc)}")
+    return LoginFlowError(f"the browser failed during {during}: {first_line(exc)}")
