@@ -89,6 +89,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 overflows under a burst of connections (20 at once
+    # once got a reset); Apache's ListenBacklog is 511
+    request_queue_size = 511
 
     def __init__(self, port: int, app: _App, log: Callable[[str], None]) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
