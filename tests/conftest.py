@@ -86,20 +86,26 @@ def display() -> Iterator[str]:
 def person_page(port: int, prefix: str, seconds: float = 60) -> tuple[object, Page]:
     """Attach to harvester's window over CDP, as a person's eyes and hands, and find the tab
     that shows *prefix*. The caller stops the returned Playwright; on failure it is stopped
-    here (a started sync Playwright left behind breaks every later test's event loop)."""
+    here (a started sync Playwright left behind breaks every later test's event loop).
+
+    A CDP client never learns of browser contexts another client makes after it connected
+    (measured: it sees them only on a new connection), and harvester makes its context after
+    the browser's port opens: so this connects again every 2 s until the tab shows."""
     wait_for_port(port)
     playwright = sync_playwright().start()
     seen: set[str] = set()
     try:
-        browser = playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            for context in browser.contexts:
-                for page in context.pages:
-                    if page.url.startswith(prefix):
-                        return playwright, page
-                    seen.add(page.url)
-            time.sleep(0.1)
+            browser = playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
+            fresh_until = min(deadline, time.monotonic() + 2)
+            while time.monotonic() < fresh_until:
+                for context in browser.contexts:
+                    for page in context.pages:
+                        if page.url.startswith(prefix):
+                            return playwright, page
+                        seen.add(page.url)
+                time.sleep(0.1)
     except BaseException:
         playwright.stop()
         raise

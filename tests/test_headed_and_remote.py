@@ -169,8 +169,9 @@ def test_login_through_a_remote_browser_over_cdp_leaves_it_running(
 def test_open_in_a_remote_browser_shows_the_user_and_leaves_the_browser_running(
     harvest: HarvestRunner, site: DevSite, remote_chromium: tuple[int, subprocess.Popen[bytes]]
 ) -> None:
-    """The window is a page of a context harvester made in someone else's browser; another
-    CDP client does not see such contexts, so the browser's own target list is looked at."""
+    """The window is a page of a context harvester made in someone else's browser; the
+    browser's own target list shows it whenever it was made (a CDP client sees only the
+    contexts that existed when it connected)."""
     import httpx
 
     port, proc = remote_chromium
