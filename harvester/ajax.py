@@ -91,6 +91,17 @@ def message_of(item: dict[str, Any]) -> str:
     return str(first.get("message") or item.get("error") or "unknown error")
 
 
+def maintenance_mode(item: Any) -> bool:
+    """The admin maintenance mode: it answers `require_login` like an ended session, and only
+    its message tells them apart."""
+    return category_of(item) == "require_login" and "maintenance" in message_of(item).lower()
+
+
+def session_ended(item: Any) -> bool:
+    """The site ended the session (`require_login`, not maintenance mode): worth one renewal."""
+    return category_of(item) == "require_login" and not maintenance_mode(item)
+
+
 def data_of(item: Any, operation: str) -> dict[str, Any]:
     """The `data` of a checked answer item, or the typed error it holds."""
     if not item.get("errors"):
@@ -98,8 +109,7 @@ def data_of(item: Any, operation: str) -> dict[str, Any]:
         return data
     message = message_of(item)
     category = category_of(item)
-    if category == "require_login" and "maintenance" in message.lower():
-        # The admin maintenance mode answers like an expired session: the message tells.
+    if maintenance_mode(item):
         raise SiteMaintenance(f"{operation}: the site is in maintenance mode ({message})")
     if category == "require_login":
         raise SessionExpired(

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .ajax import category_of
+from .ajax import session_ended
 from .session import Session, normalize_username
 from .wwwroot import ajax_url, on_site
 
@@ -247,21 +247,15 @@ def _require_login(response: httpx.Response) -> bool:
 
 
 def says_require_login(status: int, body: bytes) -> bool:
-    """Whether an ajax.php answer says the session is gone (not maintenance mode, which
-    answers the same category with its own message)."""
+    """Whether an ajax.php answer says the site ended the session (ajax.session_ended). The
+    answer is one a user's own client received: odd shapes mean no."""
     import json
 
     if status != 200:
         return False
     try:
         payload = json.loads(body)
-    except (ValueError, RecursionError):
+        first = payload[0] if isinstance(payload, list) and payload else payload
+        return session_ended(first)
+    except (ValueError, RecursionError, KeyError, IndexError, AttributeError, TypeError):
         return False
-    first = payload[0] if isinstance(payload, list) and payload else payload
-    if category_of(first) != "require_login":
-        return False
-    try:
-        message = str(first["errors"][0].get("message", ""))
-    except (KeyError, IndexError, AttributeError, TypeError):
-        return True
-    return "maintenance" not in message.lower()

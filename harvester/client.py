@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .ajax import category_of, data_of, parse_answer
+from .ajax import data_of, parse_answer, session_ended
 from .auth import MAX_RENEWALS, RefreshHook, TotaraAuth
 from .errors import NoSession, UsageError
 from .session import Session
@@ -143,7 +143,7 @@ class TotaraClient:
         for _ in range(MAX_RENEWALS):
             if nosession or used is None or self.auth is None:
                 break
-            if category_of(answer) != "require_login" or "maintenance" in _message(answer):
+            if not session_ended(answer):
                 break
             fresh = self.auth.renew(used)
             if fresh is None:
@@ -184,12 +184,3 @@ class TotaraClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _message(answer: Any) -> str:
-    """The first error message of an answer (lower case), or ""."""
-    item = answer[0] if isinstance(answer, list) and answer else answer
-    try:
-        return str(item["errors"][0].get("message", "")).lower()
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return ""
