@@ -40,10 +40,9 @@ def netscape_text(session: Session) -> str:
     curl and http.cookiejar read both, and the second (the same name, domain and path)
     replaces the first: each tool ends with the one cookie the site set."""
     cookie = session.cookie
-    domain = cookie.domain if cookie.host_only else "." + cookie.domain
     line = "\t".join(
         [
-            _field(domain, "cookie domain"),
+            _field(cookie.written_domain, "cookie domain"),
             "FALSE" if cookie.host_only else "TRUE",
             _field(cookie.path, "cookie path"),
             "TRUE" if cookie.secure else "FALSE",
@@ -62,16 +61,15 @@ def netscape_text(session: Session) -> str:
     )
 
 
-def playwright_state(session: Session) -> dict[str, Any]:
-    """A Playwright storage state with the session cookie; the sesskey and the site under the
-    extra top-level key `harvester` (Playwright reads `cookies` and `origins` only)."""
+def storage_state(session: Session) -> dict[str, Any]:
+    """A Playwright storage state holding the session cookie exactly as the site set it."""
     cookie = session.cookie
     return {
         "cookies": [
             {
                 "name": session.cookie_name,
                 "value": session.cookie_value,
-                "domain": cookie.domain if cookie.host_only else "." + cookie.domain,
+                "domain": cookie.written_domain,
                 "path": cookie.path,
                 "expires": -1 if cookie.expires is None else cookie.expires,
                 "httpOnly": cookie.http_only,
@@ -80,6 +78,14 @@ def playwright_state(session: Session) -> dict[str, Any]:
             }
         ],
         "origins": [],
+    }
+
+
+def playwright_state(session: Session) -> dict[str, Any]:
+    """storage_state with the sesskey and the site under the extra top-level key `harvester`
+    (Playwright reads `cookies` and `origins` only): the file `env --format playwright` writes."""
+    return {
+        **storage_state(session),
         STATE_KEY: {
             "wwwroot": session.wwwroot,
             "user": session.user,

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 
+from .cookie_files import HARVESTER_COMMENT, STATE_KEY
 from .errors import CommandNotExecutable, CommandNotFound, UsageError
 from .session import Session
 from .store import SessionStore
@@ -28,7 +29,7 @@ VARIABLE_FORMATS = ("sh", "fish", "powershell", "dotenv", "json")
 COOKIE_FORMATS = ("netscape", "playwright")
 FORMATS = VARIABLE_FORMATS + COOKIE_FORMATS
 # The first line of a variables file harvester writes (--output): how it knows its own files.
-FILE_MARK = "# harvester: written by harvest env --output; the next one replaces it\n"
+FILE_MARK = f"{HARVESTER_COMMENT}written by harvest env --output; the next one replaces it\n"
 
 
 def variables(session: Session) -> dict[str, str]:
@@ -179,8 +180,6 @@ def env_text(
 def written_by_harvester(path: str) -> bool:
     """Whether the file at *path* is one harvest env --output wrote (any format): its mark,
     a harvester storage state, or an object of exactly our variables."""
-    from .cookie_files import HARVESTER_COMMENT, STATE_KEY
-
     try:
         with open(path, "rb") as handle:
             head = handle.read(256 * 1024).decode("utf-8", "replace")

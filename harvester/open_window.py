@@ -53,7 +53,7 @@ def open_window(
     from .browser.launch import check_display
     from .browser.outcome import translate
     from .browser.runner import run_with_browser
-    from .cookie_files import STATE_KEY, playwright_state
+    from .cookie_files import storage_state
     from .targets import stored_session
 
     profile, session = stored_session(site, user, store or SessionStore())
@@ -62,7 +62,7 @@ def open_window(
     options = profile.browser.merged(browser or BrowserOptions())
     if not options.endpoint:
         check_display("harvest open")
-    state = {k: v for k, v in playwright_state(session).items() if k != STATE_KEY}
+    state = storage_state(session)  # the window has no use for the sesskey
 
     async def show(running: Browser) -> str:
         from playwright.async_api import Error as PlaywrightError

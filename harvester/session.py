@@ -85,6 +85,12 @@ class CookieAttributes:
             expires=None if expires < 0 else expires,
         )
 
+    @property
+    def written_domain(self) -> str:
+        """The domain as browsers and cookies.txt write it (from_browser reads it back): a
+        leading dot for a domain cookie, none for a host-only one."""
+        return self.domain if self.host_only else "." + self.domain
+
     def to_json(self) -> dict[str, Any]:
         return {
             "domain": self.domain,
