@@ -31,9 +31,6 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .auth import TotaraAuth
-    from .client import TotaraClient
-    from .config import BrowserOptions, LoginStep, SiteProfile, load_config
     from .errors import (
         BrowserUnavailable,
         GraphQLError,
@@ -48,27 +45,30 @@ if TYPE_CHECKING:
         SiteUnreachable,
         UsageError,
     )
-    from .login_flow import PasswordSource, login
-    from .requests_auth import TotaraRequestsAuth
-    from .session import Session
-    from .store import SessionStore
+    from .handoff.auth import TotaraAuth
+    from .handoff.client import TotaraClient
+    from .handoff.requests_auth import TotaraRequestsAuth
+    from .logins.login_flow import PasswordSource, login
+    from .settings.config import BrowserOptions, LoginStep, SiteProfile, load_config
+    from .store.session import Session
+    from .store.store import SessionStore
 
 _LAZY = {
-    "TotaraAuth": "auth",
-    "TotaraRequestsAuth": "requests_auth",
-    "TotaraClient": "client",
-    "SiteProfile": "config",
-    "BrowserOptions": "config",
-    "LoginStep": "config",
-    "load_config": "config",
+    "TotaraAuth": "handoff.auth",
+    "TotaraRequestsAuth": "handoff.requests_auth",
+    "TotaraClient": "handoff.client",
+    "SiteProfile": "settings.config",
+    "BrowserOptions": "settings.config",
+    "LoginStep": "settings.config",
+    "load_config": "settings.config",
     "GraphQLError": "errors",
     "SessionExpired": "errors",
     "InvalidSesskey": "errors",
     "SiteMaintenance": "errors",
-    "Session": "session",
-    "SessionStore": "store",
-    "login": "login_flow",
-    "PasswordSource": "login_flow",
+    "Session": "store.session",
+    "SessionStore": "store.store",
+    "login": "logins.login_flow",
+    "PasswordSource": "logins.login_flow",
     "HarvestError": "errors",
     "UsageError": "errors",
     "LoginRefused": "errors",

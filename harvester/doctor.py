@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .config import BrowserOptions, Config, SiteProfile
 from .errors import BrowserUnavailable, HarvestError, LoginFlowError, SiteUnreachable
-from .store import SessionStore
+from .settings.config import BrowserOptions, Config, SiteProfile
+from .store.store import SessionStore
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def run_doctor(options: BrowserOptions | None = None, timeout: float = 10.0) -> 
 
 
 def keyring_finding() -> Finding:
-    from . import keyring_access
+    from .store import keyring_access
 
     try:
         name = keyring_access.backend_name()
@@ -70,7 +70,7 @@ def keyring_finding() -> Finding:
 def config_finding() -> tuple[Finding, Config]:
     """The config file in use and whether it reads; an unreadable one is reported, and the
     rest of the checks go on with no configured sites."""
-    from .config import Config, config_path, load_config
+    from .settings.config import Config, config_path, load_config
 
     path = config_path()
     why = "HARVEST_CONFIG" if os.environ.get("HARVEST_CONFIG") else "the user config dir"
@@ -90,7 +90,7 @@ def config_finding() -> tuple[Finding, Config]:
 def browser_finding(options: BrowserOptions | None = None, timeout: float = 10.0) -> Finding:
     from playwright.sync_api import sync_playwright
 
-    from .browser.launch import choose_browser
+    from .logins.browser.launch import choose_browser
 
     if options is not None and options.endpoint:
         return _endpoint_finding(options.endpoint, timeout)
@@ -104,9 +104,9 @@ def browser_finding(options: BrowserOptions | None = None, timeout: float = 10.0
 
 def _endpoint_finding(endpoint: str, timeout: float) -> Finding:
     """A running browser: is something listening there (and, for CDP, which browser)?"""
-    from .browser.launch import choose_browser, is_cdp_endpoint
-    from .site_http import tcp_probe
-    from .wwwroot import origin
+    from .logins.browser.launch import choose_browser, is_cdp_endpoint
+    from .site.site_http import tcp_probe
+    from .site.wwwroot import origin
 
     why = choose_browser(None, BrowserOptions(endpoint=endpoint)).why
     where = origin(endpoint)
@@ -134,8 +134,8 @@ def site_findings(profiles: list[SiteProfile], timeout: float) -> list[Finding]:
     """A live look at each site's login page (plain HTTP, no browser)."""
     import httpx
 
-    from .site_http import exchange, maintenance
-    from .wwwroot import on_site, origin
+    from .site.site_http import exchange, maintenance
+    from .site.wwwroot import on_site, origin
 
     findings = []
     with httpx.Client(timeout=timeout, follow_redirects=True) as http:

@@ -23,16 +23,16 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Browser
 
-from harvester.browser.contexts import pool_of
-from harvester.browser.login_pages import login_with_password
-from harvester.browser.runner import run_with_browser
-from harvester.client import TotaraClient
-from harvester.config import SiteProfile
 from harvester.devsite import DevSite
-from harvester.refresh import default_concurrency, refresh_sessions
-from harvester.session import Session
-from harvester.store import SessionStore
-from harvester.targets import Target
+from harvester.handoff.client import TotaraClient
+from harvester.logins.browser.contexts import pool_of
+from harvester.logins.browser.login_pages import login_with_password
+from harvester.logins.browser.runner import run_with_browser
+from harvester.settings.config import SiteProfile
+from harvester.settings.targets import Target
+from harvester.store.session import Session
+from harvester.store.store import SessionStore
+from harvester.upkeep.refresh import default_concurrency, refresh_sessions
 
 HARVEST = shutil.which("harvest", path=os.path.dirname(sys.executable)) or "harvest"
 KEYRING = shutil.which("keyring", path=os.path.dirname(sys.executable)) or "keyring"

@@ -15,8 +15,8 @@ import typer.main
 from typer.core import TyperGroup
 from typer.testing import CliRunner
 
-from harvester import keyring_access
 from harvester.cli import app, run
+from harvester.store import keyring_access
 
 NOWHERE = "http://127.0.0.1:9"  # never contacted: each case fails before it would be
 

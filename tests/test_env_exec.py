@@ -16,9 +16,9 @@ from dotenv import dotenv_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harvester.export import VARIABLES, dotenv_value, format_variables
-from harvester.session import Session
-from harvester.store import SessionStore
+from harvester.handoff.export import VARIABLES, dotenv_value, format_variables
+from harvester.store.session import Session
+from harvester.store.store import SessionStore
 
 from .conftest import HARVEST, HarvestRunner, LoggedIn
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 import httpx
 import keyring
 
-from harvester.browser.runner import BROWSER_LOST
 from harvester.devsite import DevSite
+from harvester.logins.browser.runner import BROWSER_LOST
 from harvester.testing.private_keyring import PrivateSecretService
 
 from .conftest import ALICE_PASSWORD, HarvestRunner

@@ -21,10 +21,10 @@ import keyring
 import pytest
 import requests
 
-from harvester.auth import TotaraAuth
 from harvester.devsite import DevSite
 from harvester.devsite.faults import Faults
-from harvester.store import SessionStore
+from harvester.handoff.auth import TotaraAuth
+from harvester.store.store import SessionStore
 from harvester.testing.private_keyring import stop_process
 
 from .conftest import ALICE_PASSWORD, BROWSER_ARGS, HarvestRunner, free_port, person_page
@@ -143,7 +143,7 @@ def test_a_playwright_context_from_the_storage_state_opens_the_site_logged_in(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    from harvester.browser.launch import choose_browser
+    from harvester.logins.browser.launch import choose_browser
 
     state = export(handoff, "playwright", "state.json")
     assert stat.S_IMODE(state.stat().st_mode) == 0o600

@@ -12,13 +12,13 @@ import keyring
 import pytest
 
 import harvester
-from harvester import keyring_access
 from harvester.devsite import DevSite
 from harvester.errors import KeyringUnavailable, LoginRefused, NoSession, UsageError
 from harvester.redact import redact, register
-from harvester.session import Session
-from harvester.store import SessionStore
-from harvester.wwwroot import normalize_wwwroot
+from harvester.site.wwwroot import normalize_wwwroot
+from harvester.store import keyring_access
+from harvester.store.session import Session
+from harvester.store.store import SessionStore
 
 from .conftest import ALICE_PASSWORD
 
@@ -218,7 +218,7 @@ def test_one_site_has_one_wwwroot(given: str, wwwroot: str) -> None:
     ],
 )
 def test_a_page_is_on_the_site_by_origin_and_folder(url: str, wwwroot: str, expected: bool) -> None:
-    from harvester.wwwroot import on_site
+    from harvester.site.wwwroot import on_site
 
     assert on_site(url, wwwroot) is expected
 
@@ -234,7 +234,8 @@ def test_urls_that_do_not_parse_are_one_usage_error_without_credentials(bad: str
 
 def test_requests_stays_optional_until_its_auth_object_is_asked_for() -> None:
     code = (
-        "import sys, harvester.auth, harvester.client, harvester.devsite.pytest_plugin\n"
+        "import sys, harvester.handoff.auth, harvester.handoff.client\n"
+        "import harvester.devsite.pytest_plugin\n"
         "assert 'requests' not in sys.modules\n"
         "from harvester import TotaraRequestsAuth\n"
         "assert 'requests' in sys.modules\n"

@@ -294,8 +294,8 @@ def test_doctor_without_a_dbus_session_names_the_keyring_fix(harvest: HarvestRun
 def test_doctor_checks_each_stored_site(
     site: DevSite, plain_web_server: str, harvest: HarvestRunner
 ) -> None:
-    from harvester.session import Session
-    from harvester.store import SessionStore
+    from harvester.store.session import Session
+    from harvester.store.store import SessionStore
 
     assert login(harvest, site).code == 0
     store = SessionStore(Path(harvest.env["XDG_STATE_HOME"]) / "harvester")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from harvester.devsite import DevSite
-from harvester.session import Session
-from harvester.store import SessionStore
+from harvester.store.session import Session
+from harvester.store.store import SessionStore
 
 from .conftest import ALICE_PASSWORD, HARVEST, HarvestRunner
 from .test_login_cli import browsers_started_from
@@ -224,9 +224,9 @@ def test_a_process_logs_in_once_then_only_adopts_another_process_renewal(
     """refresh_hook's promise: a process whose renewed session dies again never logs in a
     second time; it adopts a session another process renewed, or gives up (NoSession)."""
     import harvester
-    from harvester.client import TotaraClient
     from harvester.errors import NoSession
-    from harvester.refresh import refresh_hook
+    from harvester.handoff.client import TotaraClient
+    from harvester.upkeep.refresh import refresh_hook
 
     store = SessionStore(tmp_path / "state")
     first = harvester.login(site.url, "alice", ALICE_PASSWORD, store=store, save_password=True)

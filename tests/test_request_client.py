@@ -20,8 +20,8 @@ from harvester.errors import (
     SiteMaintenance,
     SiteUnreachable,
 )
-from harvester.session import Session
-from harvester.store import SessionStore
+from harvester.store.session import Session
+from harvester.store.store import SessionStore
 
 from .conftest import HarvestRunner, LoggedIn
 
@@ -217,7 +217,7 @@ def recording(handler: Handler) -> tuple[httpx.Client, list[httpx.Request]]:
         seen.append(request)
         return handler(request)
 
-    from harvester.site_http import credential_client
+    from harvester.site.site_http import credential_client
 
     return credential_client(5, transport=httpx.MockTransport(record)), seen
 

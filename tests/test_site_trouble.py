@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import keyring
 import pytest
 
-from harvester.client import TotaraClient
 from harvester.devsite.faults import Faults
 from harvester.errors import SiteError, SiteUnreachable
-from harvester.session import Session
+from harvester.handoff.client import TotaraClient
+from harvester.store.session import Session
 
 from .conftest import HARVEST, LoggedIn
 

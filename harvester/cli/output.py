@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from ..refresh import RefreshResult
-    from ..status import SessionStatus
+    from ..upkeep.refresh import RefreshResult
+    from ..upkeep.status import SessionStatus
 
 MARKS = {"alive": "alive", "refreshed": "refreshed", "failed": "FAILED", "removed": "removed"}
 

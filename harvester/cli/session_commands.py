@@ -58,9 +58,9 @@ def login(
     --save-password, else a hidden prompt; it is never a command-line argument. With --headed
     you log in yourself in a browser window and harvester captures the session.
     """
-    from ..config import BrowserOptions
-    from ..login_flow import PasswordSource
-    from ..login_flow import login as log_in
+    from ..logins.login_flow import PasswordSource
+    from ..logins.login_flow import login as log_in
+    from ..settings.config import BrowserOptions
 
     def prompt(text: str) -> str:
         import getpass
@@ -114,7 +114,7 @@ def env(
     --format netscape writes a cookies.txt for curl -b and wget --load-cookies; --format
     playwright a storage state for Playwright; both carry the sesskey beside the cookie.
     """
-    from ..export import check_output, env_text, write_output
+    from ..handoff.export import check_output, env_text, write_output
 
     if output:
         check_output(output, force=force)  # before the keyring is asked
@@ -147,7 +147,7 @@ def exec_(
 
     No shell in between; inherited TOTARA_* variables are replaced; the exit code is CMD's.
     """
-    from ..export import exec_session
+    from ..handoff.export import exec_session
 
     exec_session(site, user, list(ctx.args))
 
@@ -169,7 +169,7 @@ def request(
     Operations ending in _nosession need no user and send neither cookie nor sesskey.
     GraphQL errors go to stderr: exit 4 for require_login/require_refresh, 8 for others.
     """
-    from ..request import read_variables, request_operation
+    from ..handoff.request import read_variables, request_operation
 
     answer = request_operation(
         operation, read_variables(variables), site=site, user=user, timeout=timeout
@@ -194,8 +194,8 @@ def open_(
     For a person who wants to see what the user sees. It needs a screen (like login --headed);
     nothing done in the window is stored. Closing the window ends the command.
     """
-    from ..config import BrowserOptions
-    from ..open_window import open_window
+    from ..handoff.open_window import open_window
+    from ..settings.config import BrowserOptions
 
     open_window(
         site,

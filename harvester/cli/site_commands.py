@@ -59,8 +59,8 @@ def site_add(
     default: Annotated[bool, typer.Option("--default", help="Make this the default site.")] = False,
 ) -> None:
     """Add (or replace) a site alias in the config file."""
-    from ..config import load_config, parse_step
-    from ..config_file import add_site
+    from ..settings.config import load_config, parse_step
+    from ..settings.config_file import add_site
 
     path = add_site(
         alias,
@@ -89,7 +89,7 @@ def site_add(
 @site_app.command("list")
 def site_list(as_json: JsonOption = False) -> None:
     """List the configured sites."""
-    from ..config import load_config
+    from ..settings.config import load_config
 
     config = load_config()
     rows = config.site_rows()
@@ -111,6 +111,6 @@ def site_list(as_json: JsonOption = False) -> None:
 @site_app.command("remove")
 def site_remove(alias: Annotated[str, typer.Argument(help="The alias to remove.")]) -> None:
     """Remove a site alias from the config file (stored sessions stay until logout)."""
-    from ..config_file import remove_site
+    from ..settings.config_file import remove_site
 
     typer.echo(f"Removed site {alias} from {remove_site(alias)}")

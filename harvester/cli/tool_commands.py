@@ -18,8 +18,8 @@ def doctor(
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Show the keyring backend, browser, config and paths in use and why; check each site."""
-    from ..config import BrowserOptions
     from ..doctor import run_doctor
+    from ..settings.config import BrowserOptions
 
     options = BrowserOptions(path=browser_path, channel=channel, endpoint=browser_endpoint)
     report = run_doctor(options, timeout)

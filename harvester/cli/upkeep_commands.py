@@ -30,7 +30,7 @@ def status(
     timeout: TimeoutOption = 30.0,
 ) -> None:
     """List stored sessions (never a secret). With --check, exit 4 if any is no longer valid."""
-    from ..status import check_verdict, list_sessions
+    from ..upkeep.status import check_verdict, list_sessions
 
     rows = list_sessions(site=site, user=user, check=check, timeout=timeout)
     if as_json:
@@ -80,11 +80,11 @@ def refresh(
     All re-logins share one browser, one context each. One user's failure never stops the
     others; the exit code is 0 only if every session is alive at the end.
     """
-    from ..config import BrowserOptions, load_config
-    from ..durations import parse_duration
-    from ..refresh import MINIMUM_EVERY, RefreshResult, check_round, refresh_sessions, repeat
-    from ..store import SessionStore
-    from ..targets import refresh_targets
+    from ..settings.config import BrowserOptions, load_config
+    from ..settings.targets import refresh_targets
+    from ..store.store import SessionStore
+    from ..upkeep.durations import parse_duration
+    from ..upkeep.refresh import MINIMUM_EVERY, RefreshResult, check_round, refresh_sessions, repeat
     from .output import with_progress
 
     del keepalive  # every check is a request with the session: it resets the idle timeout
@@ -137,7 +137,7 @@ def schedule(
     ] = "",
 ) -> None:
     """Run `harvest refresh --all` periodically: a systemd user timer, else a crontab entry."""
-    from ..schedule import schedule as run_schedule
+    from ..upkeep.schedule import schedule as run_schedule
 
     typer.echo(run_schedule(action, every, backend))
 
@@ -164,7 +164,7 @@ def logout(
     timeout: TimeoutOption = 30.0,
 ) -> None:
     """End USER's session on the site (logout with its sesskey) and remove it from the keyring."""
-    from ..logout import logout_user
+    from ..upkeep.logout import logout_user
 
     note = logout_user(
         site, user, forget_password=forget_password, timeout=timeout, local=local

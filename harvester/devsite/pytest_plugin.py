@@ -30,7 +30,7 @@ import pytest
 from .server import DevSite
 
 if TYPE_CHECKING:
-    from ..client import TotaraClient
+    from ..handoff.client import TotaraClient
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,8 +53,8 @@ def totara_session(request: pytest.FixtureRequest) -> Iterator[TotaraClient]:
     HARVEST_SITE; else the site where that user has a session), from the keyring, renewed with
     the saved password when the site has ended it. Skips the test, with the reason on one
     line, when no working session can be had."""
-    from ..client import TotaraClient
     from ..errors import HarvestError, first_line
+    from ..handoff.client import TotaraClient
 
     site = str(request.config.getoption("--totara-site")) or os.environ.get("HARVEST_SITE", "")
     user = str(request.config.getoption("--totara-user")) or os.environ.get("HARVEST_USER", "")

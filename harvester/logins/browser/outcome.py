@@ -1,0 +1,133 @@
+"""What the page a login ends on means: the captured cookie candidates and sesskey, a refused
+login, a required-action page; and Playwright's errors as harvester's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...errors import LoginFlowError, LoginRefused, SiteUnreachable, UsageError, first_line
+from ...settings.config import SiteProfile
+from ...site.login_state import PageState, required_action
+from ...site.wwwroot import without_query
+from ...store.session import CookieAttributes, Session, header_safe
+
+INVALID_LOGIN = "Invalid login"
+SESSION_ERROR = "server error that affects your login session"
+
+
+@dataclass(frozen=True)
+class CapturedLogin:
+    """What the browser saw once the login finished. `cookies` are the candidate session
+    cookies (name, value, attributes), most likely first; the site's answer decides which one
+    is real (login_flow.sign_in), not the order: a stale or decoy cookie can match the name
+    too."""
+
+    cookies: tuple[tuple[str, str, CookieAttributes], ...] = field(repr=False)
+    sesskey: str = field(repr=False)
+    landing_url: str
+
+    def sessions(self, wwwroot: str, user: str, obtained_at: float) -> list[Session]:
+        return [
+            Session(
+                wwwroot=wwwroot,
+                user=user,
+                cookie_name=name,
+                cookie_value=value,
+                sesskey=self.sesskey,
+                obtained_at=obtained_at,
+                cookie_attributes=attributes,
+            )
+            for name, value, attributes in self.cookies
+        ]
+
+
+def login_ended(state: PageState, url: str, profile: SiteProfile) -> bool:
+    """A page of the site that ends a login: a logged-in page, or one with something to report
+    (a login error, a required-action page). The login page before anyone acts is neither."""
+    return (
+        state.error is not None or bool(required_action(url, profile.wwwroot)) or (state.shows_user)
+    )
+
+
+def read_outcome(
+    landing: str,
+    state: PageState,
+    cookies: Sequence[Any],
+    profile: SiteProfile,
+    user: str,
+) -> CapturedLogin:
+    landing_shown = without_query(landing)
+    if state.error is not None:
+        text = state.error
+        if SESSION_ERROR in text:
+            raise LoginFlowError(
+                f"the site rejected the login form itself ({text}); it may need a newer harvester"
+            )
+        raise LoginRefused(
+            f"the site refused the login for {user}: {text or INVALID_LOGIN} "
+            "(wrong password, unknown user or locked account)"
+        )
+    what = required_action(landing, profile.wwwroot)
+    if what:
+        raise LoginFlowError(
+            f"{what} ({landing_shown}): log in once in a browser and finish that page, then "
+            "retry; nothing was stored"
+        )
+    if state.not_logged_in:
+        raise LoginFlowError(f"after the login form the page {landing_shown} still shows no user")
+    session_cookies = [
+        c
+        for c in cookies
+        if profile.cookie_matches(str(c.get("name", ""))) and header_safe(str(c.get("value", "")))
+    ]
+    if not session_cookies:
+        raise LoginFlowError(
+            f"the login finished on {landing_shown} but the site set no {profile.cookie_label} "
+            "cookie"
+        )
+    # Several matches (a stale cookie of another suffix, a decoy): the most specific path
+    # first, then the ones that change at login; the site's answer picks (login_flow.sign_in).
+    ranked = sorted(session_cookies, key=lambda c: -len(str(c.get("path", ""))))
+    sesskey = state.sesskey
+    if not sesskey:
+        raise LoginFlowError(f"the landing page {landing_shown} carries no M.cfg.sesskey")
+    if not header_safe(sesskey):
+        raise LoginFlowError(
+            f"the landing page {landing_shown} carries a sesskey that is not plain ASCII "
+            "(Totara's are 10 letters and digits): not a Totara page harvester can use"
+        )
+    candidates = tuple(
+        (str(c["name"]), str(c["value"]), CookieAttributes.from_browser(c)) for c in ranked
+    )
+    return CapturedLogin(candidates, sesskey, landing)
+
+
+def translate(exc: Exception, wwwroot: str, timeout: float, during: str = "the login") -> Exception:
+    """A Playwright error during a login (or *during* something else), as the error of ours
+    that says what happened."""
+    text = str(exc)
+    if type(exc).__name__ == "TimeoutError":
+        return SiteUnreachable(f"{wwwroot} did not answer within {timeout:g} s (--timeout)")
+    for marker in (
+        "ERR_CONNECTION_REFUSED",
+        "ERR_NAME_NOT_RESOLVED",
+        "ERR_ADDRESS_UNREACHABLE",
+        "ERR_CONNECTION_RESET",
+        "ERR_CONNECTION_CLOSED",
+        "ERR_INTERNET_DISCONNECTED",
+        "ERR_EMPTY_RESPONSE",
+        "ERR_TIMED_OUT",
+        "ERR_CONNECTION_TIMED_OUT",
+    ):
+        if marker in text:
+            return SiteUnreachable(f"cannot reach {wwwroot}: {marker}")
+    if "ERR_UNSAFE_PORT" in text:
+        return UsageError(f"Chromium refuses to connect to the port of {wwwroot} (ERR_UNSAFE_PORT)")
+    if "ERR_CERT_" in text:
+        found = re.search(r"ERR_CERT_[A-Z_]+", text)
+        code = found.group(0) if found else "ERR_CERT"
+        return SiteUnreachable(f"the TLS certificate of {wwwroot} does not verify ({code})")
+    return LoginFlowError(f"the browser failed during {during}: {first_line(exc)}")

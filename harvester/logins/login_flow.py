@@ -1,0 +1,202 @@
+"""The login flow: password → browser → captured session → verified → stored. No printing.
+
+`login` is `harvest login` as a library function: it resolves the site and user, finds the
+password (PasswordSource: stdin, the saved one, a prompt), logs in, verifies and stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
+
+from .. import redact
+from ..errors import LoginFlowError, LoginRefused, UsageError
+from ..settings.config import BrowserOptions, SiteProfile
+from ..settings.targets import resolve_target
+from ..site.site_http import check_reachable
+from ..store.session import Session
+from ..store.store import SessionStore
+from .browser.contexts import ContextPool
+from .browser.login_pages import capture_headed, login_with_password
+from .browser.runner import LazyBrowser, run_with_lazy_browser
+from .verify import verify_session
+
+if TYPE_CHECKING:
+    import httpx
+    from playwright.async_api import Browser
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_WAIT = 300.0  # seconds a --headed login waits for the person
+
+
+@dataclass(frozen=True)
+class PasswordSource:
+    """Where an unattended login's password comes from, in this order: one line of *stdin*
+    (--password-stdin), else a password saved with --save-password, else *prompt* (a hidden
+    prompt at a terminal; None where there is no terminal to ask at)."""
+
+    stdin: TextIO | None = None
+    prompt: Callable[[str], str] | None = None
+
+
+def login(
+    site: str | SiteProfile,
+    user: str,
+    password: str | PasswordSource | None,
+    *,
+    store: SessionStore | None = None,
+    save_password: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    headed: bool = False,
+    wait: float = DEFAULT_WAIT,
+    notify: Callable[[str], None] | None = None,
+    browser: BrowserOptions | None = None,
+) -> Session:
+    """Log *user* in to *site* (a URL or alias, resolved through the config file, or a
+    SiteProfile) through Chromium, verify, store and return the session. This is
+    `harvest login`: *user* may be empty when the site has a default_user, and *password* a
+    PasswordSource that says where to find it.
+
+    Unattended (the default), the password fills the site's form or the profile's configured
+    steps in a headless browser. With *headed*, a visible window opens at the login page and a
+    person logs in (SSO, MFA); *password* is then not needed and *notify* hears what to do.
+    Nothing is written unless the whole login and its verification succeed, so a failed login
+    never replaces a working stored session.
+    """
+    store = store or SessionStore()
+    profile, user = resolve_target(site, user, store, for_login=True)
+    saved = False
+    if isinstance(password, PasswordSource):
+        password, saved = _password(password, store, profile.wwwroot, user, headed=headed)
+    if not headed and not password:
+        raise UsageError("the password is empty")
+    if headed and save_password and not password:
+        raise UsageError("--save-password needs the password: a --headed login never sees it")
+    if password:
+        redact.register(password)
+    options = profile.browser.merged(browser or BrowserOptions())
+
+    def preflight() -> None:
+        store.check_available()  # fail on the keyring before a login, not after it
+        check_reachable(profile.wwwroot, timeout)
+
+    async def work(browsers: LazyBrowser) -> Session:
+        # The browser starts while the keyring and the site are checked: they are independent,
+        # and a failed check stops the start (the runner closes what was opened).
+        checks = asyncio.ensure_future(asyncio.to_thread(preflight))
+        starting = asyncio.ensure_future(browsers.get())
+        try:
+            await checks
+        except BaseException:
+            starting.cancel()
+            with contextlib.suppress(BaseException):
+                await starting
+            raise
+        await starting
+        return await sign_in(
+            browsers.pool,
+            profile,
+            user,
+            password,
+            timeout=timeout,
+            headed=headed,
+            wait=wait,
+            notify=notify or (lambda _message: None),
+        )
+
+    try:
+        session = run_with_lazy_browser(work, timeout, options, headless=not headed)
+    except LoginRefused as exc:
+        if not saved:
+            raise
+        raise LoginRefused(
+            f"{exc.message}; the saved password was used: replace it with "
+            f"harvest login --user {user} --password-stdin --save-password"
+        ) from None
+    store.save(session)
+    if save_password and password:
+        store.save_password(profile.wwwroot, user, password)
+    return session
+
+
+async def sign_in(
+    browser: Browser | ContextPool,
+    profile: SiteProfile,
+    user: str,
+    password: str | None,
+    *,
+    timeout: float,
+    http: httpx.Client | None = None,
+    headed: bool = False,
+    wait: float = DEFAULT_WAIT,
+    notify: Callable[[str], None] | None = None,
+) -> Session:
+    """One login in a context of *browser*, verified outside it; the session is not stored.
+    Shared by `login` and `refresh`."""
+    started = time.time()
+    if headed:
+        captured = await capture_headed(
+            browser,
+            profile,
+            user,
+            timeout=timeout,
+            wait=wait,
+            notify=notify or (lambda _message: None),
+        )
+    else:
+        if not password:
+            raise UsageError("the password is empty")
+        redact.register(password)
+        captured = await login_with_password(browser, profile, user, password, timeout=timeout)
+    redact.register(captured.sesskey, *(value for _, value, _ in captured.cookies))
+    candidates = captured.sessions(profile.wwwroot, user, obtained_at=started)
+    return await asyncio.to_thread(_verified, candidates, captured.landing_url, timeout, http)
+
+
+def _verified(
+    candidates: list[Session], landing: str, timeout: float, http: httpx.Client | None
+) -> Session:
+    """The candidate session the site accepts (verify.py), verified. With one candidate, its
+    own verdict; with several (a decoy or stale cookie matched the name too), the first the
+    site accepts, else the verdict on the most likely one."""
+    first_error: LoginFlowError | None = None
+    for session in candidates:
+        try:
+            return verify_session(session, landing, timeout, http)
+        except LoginFlowError as exc:
+            first_error = first_error or exc
+    assert first_error is not None  # there is always at least one candidate
+    raise first_error
+
+
+def _password(
+    source: PasswordSource, store: SessionStore, wwwroot: str, user: str, *, headed: bool
+) -> tuple[str | None, bool]:
+    """(password, whether it is the saved one). A --headed login needs none."""
+    if source.stdin is not None:
+        return read_password_line(source.stdin), False
+    if headed:
+        return None, False
+    saved = store.load_password(wwwroot, user)
+    if saved:
+        return saved, True
+    if source.prompt is None:
+        raise UsageError("no password: pass --password-stdin and write it to standard input")
+    password = source.prompt(f"Password for {user} at {wwwroot}: ")
+    if not password:
+        raise UsageError("the password is empty")
+    return password, False
+
+
+def read_password_line(stream: TextIO | None = None) -> str:
+    """One line from stdin (the trailing newline removed), for --password-stdin."""
+    line = (stream or sys.stdin).readline()
+    password = line.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise UsageError("no password on standard input (--password-stdin reads one line)")
+    return password

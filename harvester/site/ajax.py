@@ -1,0 +1,135 @@
+"""What ajax.php answers mean (docs/totara-protocol.md, "The AJAX GraphQL endpoint").
+
+A Totara answer is HTTP 200 with JSON: an object with `data` or a non-empty `errors` list
+(each error an object whose `extensions.category` classifies it), or an array of those for a
+batch. Anything else — a proxy's 502, a PHP error page, a redirect, JSON of another shape — is
+site trouble (SiteError, exit 5): never taken for a dead session, never a crash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import (
+    GraphQLError,
+    InvalidSesskey,
+    SessionExpired,
+    SiteError,
+    SiteMaintenance,
+)
+from .site_http import Answer, maintenance
+
+STATUS_NAMES = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def parse_answer(answer: Answer, url: str, batch: int | None = None) -> Any:
+    """The JSON of a Totara answer, checked for shape: a dict, or (for a batch of *batch*
+    operations) a list of that many dicts or one dict answering the whole request."""
+    down = maintenance(answer.status, answer.headers, url)
+    if down is not None:
+        raise down
+    if answer.is_redirect:
+        raise SiteError(
+            f"{url} redirected (HTTP {answer.status}); not following: the session stays with "
+            "its own origin. Is the site URL right (https, the folder)?"
+        )
+    if answer.status != 200:
+        name = STATUS_NAMES.get(answer.status, "")
+        shown = f"HTTP {answer.status}" + (f" ({name})" if name else "")
+        raise SiteError(
+            f"{url} answered {shown}, not a Totara answer: the site, or a proxy in front of it, "
+            "is in trouble; try again later"
+        )
+    try:
+        payload = answer.json()
+    except (ValueError, RecursionError):
+        raise SiteError(f"{url} answered HTTP 200 without JSON: not a Totara answer") from None
+    items = payload if isinstance(payload, list) else [payload]
+    if isinstance(payload, list) and (batch is None or len(payload) != batch):
+        raise SiteError(f"{url} answered {len(payload)} results to {batch or 1} operations")
+    for item in items:
+        _check_item(item, url)
+    return payload
+
+
+def _check_item(item: Any, url: str) -> None:
+    odd = SiteError(f"{url} answered JSON of an unexpected shape: not a Totara answer")
+    if not isinstance(item, dict):
+        raise odd
+    if "errors" in item:
+        errors = item["errors"]
+        if not isinstance(errors, list) or not errors:
+            raise odd
+        for error in errors:
+            if not isinstance(error, dict) or not isinstance(error.get("message", ""), str):
+                raise odd
+            extensions = error.get("extensions", {})
+            if not isinstance(extensions, dict) or not isinstance(
+                extensions.get("category", ""), (str, type(None))
+            ):
+                raise odd
+        return
+    if not isinstance(item.get("data"), dict):
+        raise odd
+
+
+def category_of(item: Any) -> str | None:
+    """The first error's category of a checked answer item, or None."""
+    if isinstance(item, dict) and item.get("errors"):
+        category = item["errors"][0].get("extensions", {}).get("category")
+        return str(category) if category is not None else None
+    return None
+
+
+def message_of(item: dict[str, Any]) -> str:
+    first = item["errors"][0]
+    return str(first.get("message") or item.get("error") or "unknown error")
+
+
+def maintenance_mode(item: Any) -> bool:
+    """The admin maintenance mode: it answers `require_login` like an ended session, and only
+    its message tells them apart."""
+    return category_of(item) == "require_login" and "maintenance" in message_of(item).lower()
+
+
+def session_ended(item: Any) -> bool:
+    """The site ended the session (`require_login`, not maintenance mode): worth one renewal."""
+    return category_of(item) == "require_login" and not maintenance_mode(item)
+
+
+def data_of(item: Any, operation: str) -> dict[str, Any]:
+    """The `data` of a checked answer item, or the typed error it holds."""
+    if not item.get("errors"):
+        data: dict[str, Any] = item["data"]
+        return data
+    message = message_of(item)
+    category = category_of(item)
+    if maintenance_mode(item):
+        raise SiteMaintenance(f"{operation}: the site is in maintenance mode ({message})")
+    if category == "require_login":
+        raise SessionExpired(
+            f"{operation}: {message} (require_login): the session has expired or was "
+            "logged out: run harvest login again",
+            category=category,
+            operation=operation,
+            site_message=message,
+        )
+    if category == "require_refresh":
+        raise InvalidSesskey(
+            f"{operation}: {message} (require_refresh): the sesskey does not belong to the "
+            "cookie: run harvest login again",
+            category=category,
+            operation=operation,
+            site_message=message,
+        )
+    raise GraphQLError(
+        f"{operation}: {message} ({category or 'no category'})",
+        category=category,
+        operation=operation,
+        site_message=message,
+    )
