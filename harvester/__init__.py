@@ -48,10 +48,10 @@ if TYPE_CHECKING:
     from .handoff.auth import TotaraAuth
     from .handoff.client import TotaraClient
     from .handoff.requests_auth import TotaraRequestsAuth
-    from .logins.login_flow import PasswordSource, login
+    from .logins.flow import PasswordSource, login
     from .settings.config import BrowserOptions, LoginStep, SiteProfile, load_config
     from .store.session import Session
-    from .store.store import SessionStore
+    from .store.sessions import SessionStore
 
 _LAZY = {
     "TotaraAuth": "handoff.auth",
@@ -66,9 +66,9 @@ _LAZY = {
     "InvalidSesskey": "errors",
     "SiteMaintenance": "errors",
     "Session": "store.session",
-    "SessionStore": "store.store",
-    "login": "logins.login_flow",
-    "PasswordSource": "logins.login_flow",
+    "SessionStore": "store.sessions",
+    "login": "logins.flow",
+    "PasswordSource": "logins.flow",
     "HarvestError": "errors",
     "UsageError": "errors",
     "LoginRefused": "errors",

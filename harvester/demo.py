@@ -15,10 +15,10 @@ from .devsite import DevSite
 from .errors import NoSession, SessionExpired, UsageError
 from .handoff.client import TotaraClient
 from .handoff.export import variables
-from .logins.login_flow import login
+from .logins.flow import login
 from .store.keyring_access import backend_name
 from .store.session import Session
-from .store.store import SESSION_SERVICE, SessionStore
+from .store.sessions import SESSION_SERVICE, SessionStore
 from .upkeep.logout import logout
 from .upkeep.refresh import refresh_hook
 
@@ -31,7 +31,7 @@ _USER_TEXT = re.compile(r'<span class="usertext">(You are logged in as) <a [^>]*
 
 def _shown_user(url: str, session: Session, timeout: float) -> str:
     """Who the site's home page says is logged in, fetched with the session's cookie."""
-    from .site.site_http import credential_client, exchange
+    from .site.http import credential_client, exchange
 
     with credential_client(timeout) as http:
         page = exchange(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .errors import BrowserUnavailable, HarvestError, LoginFlowError, SiteUnreachable
 from .settings.config import BrowserOptions, Config, SiteProfile
-from .store.store import SessionStore
+from .store.sessions import SessionStore
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def browser_finding(options: BrowserOptions | None = None, timeout: float = 10.0
 def _endpoint_finding(endpoint: str, timeout: float) -> Finding:
     """A running browser: is something listening there (and, for CDP, which browser)?"""
     from .logins.browser.launch import choose_browser, is_cdp_endpoint
-    from .site.site_http import tcp_probe
+    from .site.http import tcp_probe
     from .site.wwwroot import origin
 
     why = choose_browser(None, BrowserOptions(endpoint=endpoint)).why
@@ -134,7 +134,7 @@ def site_findings(profiles: list[SiteProfile], timeout: float) -> list[Finding]:
     """A live look at each site's login page (plain HTTP, no browser)."""
     import httpx
 
-    from .site.site_http import exchange, maintenance
+    from .site.http import exchange, maintenance
     from .site.wwwroot import on_site, origin
 
     findings = []

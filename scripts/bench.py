@@ -31,7 +31,7 @@ from harvester.logins.browser.runner import run_with_browser
 from harvester.settings.config import SiteProfile
 from harvester.settings.targets import Target
 from harvester.store.session import Session
-from harvester.store.store import SessionStore
+from harvester.store.sessions import SessionStore
 from harvester.upkeep.refresh import default_concurrency, refresh_sessions
 
 HARVEST = shutil.which("harvest", path=os.path.dirname(sys.executable)) or "harvest"

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from harvester.handoff.export import VARIABLES, dotenv_value, format_variables
 from harvester.store.session import Session
-from harvester.store.store import SessionStore
+from harvester.store.sessions import SessionStore
 
 from .conftest import HARVEST, HarvestRunner, LoggedIn
 

@@ -24,7 +24,7 @@ import requests
 from harvester.devsite import DevSite
 from harvester.devsite.faults import Faults
 from harvester.handoff.auth import TotaraAuth
-from harvester.store.store import SessionStore
+from harvester.store.sessions import SessionStore
 from harvester.testing.private_keyring import stop_process
 
 from .conftest import ALICE_PASSWORD, BROWSER_ARGS, HarvestRunner, free_port, person_page

@@ -18,7 +18,7 @@ from harvester.redact import redact, register
 from harvester.site.wwwroot import normalize_wwwroot
 from harvester.store import keyring_access
 from harvester.store.session import Session
-from harvester.store.store import SessionStore
+from harvester.store.sessions import SessionStore
 
 from .conftest import ALICE_PASSWORD
 

@@ -295,7 +295,7 @@ def test_doctor_checks_each_stored_site(
     site: DevSite, plain_web_server: str, harvest: HarvestRunner
 ) -> None:
     from harvester.store.session import Session
-    from harvester.store.store import SessionStore
+    from harvester.store.sessions import SessionStore
 
     assert login(harvest, site).code == 0
     store = SessionStore(Path(harvest.env["XDG_STATE_HOME"]) / "harvester")

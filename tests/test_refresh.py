@@ -14,7 +14,7 @@ import pytest
 
 from harvester.devsite import DevSite
 from harvester.store.session import Session
-from harvester.store.store import SessionStore
+from harvester.store.sessions import SessionStore
 
 from .conftest import ALICE_PASSWORD, HARVEST, HarvestRunner
 from .test_login_cli import browsers_started_from

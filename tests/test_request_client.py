@@ -21,7 +21,7 @@ from harvester.errors import (
     SiteUnreachable,
 )
 from harvester.store.session import Session
-from harvester.store.store import SessionStore
+from harvester.store.sessions import SessionStore
 
 from .conftest import HarvestRunner, LoggedIn
 
@@ -217,7 +217,7 @@ def recording(handler: Handler) -> tuple[httpx.Client, list[httpx.Request]]:
         seen.append(request)
         return handler(request)
 
-    from harvester.site.site_http import credential_client
+    from harvester.site.http import credential_client
 
     return credential_client(5, transport=httpx.MockTransport(record)), seen
 

@@ -58,8 +58,8 @@ def login(
     --save-password, else a hidden prompt; it is never a command-line argument. With --headed
     you log in yourself in a browser window and harvester captures the session.
     """
-    from ..logins.login_flow import PasswordSource
-    from ..logins.login_flow import login as log_in
+    from ..logins.flow import PasswordSource
+    from ..logins.flow import login as log_in
     from ..settings.config import BrowserOptions
 
     def prompt(text: str) -> str:

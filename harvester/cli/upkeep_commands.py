@@ -82,7 +82,7 @@ def refresh(
     """
     from ..settings.config import BrowserOptions, load_config
     from ..settings.targets import refresh_targets
-    from ..store.store import SessionStore
+    from ..store.sessions import SessionStore
     from ..upkeep.durations import parse_duration
     from ..upkeep.refresh import MINIMUM_EVERY, RefreshResult, check_round, refresh_sessions, repeat
     from .output import with_progress

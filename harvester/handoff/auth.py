@@ -34,7 +34,7 @@ from ..site.wwwroot import ajax_url, on_site
 from ..store.session import Session, normalize_username
 
 if TYPE_CHECKING:
-    from ..store.store import SessionStore
+    from ..store.sessions import SessionStore
     from .requests_auth import TotaraRequestsAuth
 
 SESSKEY_HEADER = "X-Totara-Sesskey"
@@ -77,7 +77,7 @@ class TotaraAuth(httpx.Auth):
         takes); renewed with the saved password when *renew* and one was saved. NoSession
         when there is none."""
         from ..settings.targets import stored_session
-        from ..store.store import SessionStore
+        from ..store.sessions import SessionStore
         from ..upkeep.refresh import refresh_hook
 
         store = store or SessionStore()

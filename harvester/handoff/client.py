@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NoSession, UsageError
 from ..site.ajax import data_of, parse_answer, session_ended
-from ..site.site_http import credential_client, exchange
+from ..site.http import credential_client, exchange
 from ..site.wwwroot import ajax_url, normalize_wwwroot
 from ..store.session import Session
 from .auth import MAX_RENEWALS, RefreshHook, TotaraAuth
@@ -26,7 +26,7 @@ from .auth import MAX_RENEWALS, RefreshHook, TotaraAuth
 if TYPE_CHECKING:
     import httpx
 
-    from ..store.store import SessionStore
+    from ..store.sessions import SessionStore
 
 DEFAULT_TIMEOUT = 30.0
 Operation = tuple[str, Mapping[str, Any] | None]

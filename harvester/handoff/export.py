@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 from ..errors import CommandNotExecutable, CommandNotFound, UsageError
 from ..store.session import Session
-from ..store.store import SessionStore
+from ..store.sessions import SessionStore
 from .cookie_files import HARVESTER_COMMENT, STATE_KEY
 
 VARIABLES = (

@@ -17,7 +17,7 @@ from ..errors import UsageError
 from ..inputs import text
 from ..settings.config import BrowserOptions
 from ..site.wwwroot import on_site
-from ..store.store import SessionStore
+from ..store.sessions import SessionStore
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser

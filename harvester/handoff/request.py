@@ -11,7 +11,7 @@ from ..errors import NoSession, SessionExpired, UsageError
 from ..inputs import text as checked
 from ..settings.targets import stored_session
 from ..site.ajax import data_of
-from ..store.store import SessionStore
+from ..store.sessions import SessionStore
 from .client import TotaraClient, is_nosession
 
 

@@ -15,8 +15,8 @@ from urllib.parse import urljoin
 
 from ..errors import GraphQLError, InvalidSesskey, LoginFlowError, SessionExpired, SiteError
 from ..site.ajax import data_of, parse_answer
+from ..site.http import Answer, credential_client, exchange, maintenance
 from ..site.login_state import PageState, logged_in_reason
-from ..site.site_http import Answer, credential_client, exchange, maintenance
 from ..site.wwwroot import ajax_url, on_site, without_query
 from ..store.session import Session
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 from ..store.session import Session, normalize_username
-from ..store.store import SessionStore
+from ..store.sessions import SessionStore
 from .config import Config, SiteProfile, load_config
 
 

@@ -17,7 +17,7 @@ from ..errors import (
     SiteError,
     SiteMaintenance,
 )
-from .site_http import Answer, maintenance
+from .http import Answer, maintenance
 
 STATUS_NAMES = {
     500: "Internal Server Error",

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from ..errors import NoSession, SiteError, SiteUnreachable, StateUnwritable
 from ..logins.verify import check_session
-from ..site.site_http import credential_client, exchange, maintenance
+from ..site.http import credential_client, exchange, maintenance
 from ..site.wwwroot import logout_url
-from ..store.store import SessionStore
+from ..store.sessions import SessionStore
 
 
 @dataclass(frozen=True)

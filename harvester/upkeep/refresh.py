@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 
 from ..errors import HarvestError, NoSession, SiteUnreachable, UsageError, first_line
 from ..logins.browser.runner import LazyBrowser, run_with_lazy_browser
-from ..logins.login_flow import sign_in
+from ..logins.flow import sign_in
 from ..logins.verify import check_session
 from ..redact import redact
 from ..settings.config import BrowserOptions, Config, load_config
 from ..settings.targets import Target
-from ..site.site_http import credential_client
+from ..site.http import credential_client
 from ..store.session import Session
-from ..store.store import SessionStore
+from ..store.sessions import SessionStore
 
 if TYPE_CHECKING:
     import httpx

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import HarvestError, NoSession, SiteUnreachable
 from ..logins.verify import check_session
-from ..site.site_http import credential_client
-from ..store.store import SessionStore
+from ..site.http import credential_client
+from ..store.sessions import SessionStore
 
 if TYPE_CHECKING:
     import httpx

@@ -20,8 +20,8 @@ from ...errors import (
     one_line,
 )
 from ...settings.config import SiteProfile
+from ...site.http import maintenance
 from ...site.login_state import PAGE_PROBE, PageState, required_action
-from ...site.site_http import maintenance
 from ...site.wwwroot import cookie_url, on_site, origin, same_origin, without_query
 from .contexts import ContextPool, pool_of
 from .outcome import CapturedLogin, login_ended, read_outcome, translate

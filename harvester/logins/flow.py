@@ -18,9 +18,9 @@ from .. import redact
 from ..errors import LoginFlowError, LoginRefused, UsageError
 from ..settings.config import BrowserOptions, SiteProfile
 from ..settings.targets import resolve_target
-from ..site.site_http import check_reachable
+from ..site.http import check_reachable
 from ..store.session import Session
-from ..store.store import SessionStore
+from ..store.sessions import SessionStore
 from .browser.contexts import ContextPool
 from .browser.login_pages import capture_headed, login_with_password
 from .browser.runner import LazyBrowser, run_with_lazy_browser
