@@ -5,23 +5,13 @@ Public API (imports are lazy so that `harvest env` stays fast):
     login (PasswordSource), errors (HarvestError and its subclasses),
     SiteProfile, BrowserOptions, LoginStep, load_config (site configuration).
 
-A map of the package, in the order a session flows through it. `config.py` knows the sites
-(aliases, cookie names, login steps, browser; `config_file.py` edits the file) and `targets.py`
-turns --site/--user into a site and a user. `login_flow.py` logs a user in: `browser/` starts a
-browser (`launch.py`) in a private folder (`processes.py`) on its own event loop (`runner.py`) and
-drives Totara's pages (`login_pages.py`); `verify.py` proves the captured pair outside the browser;
-both decide "is this a logged-in page" through `login_state.py`. The result is a `Session`
-(`session.py`, with the cookie's attributes), kept by `store.py` in the OS keyring
-(`keyring_access.py`, every call with a deadline) plus a non-secret index. It is handed out by
-`export.py` (env, exec; `cookie_files.py` writes cookies.txt and Playwright storage states),
-`open_window.py` (a logged-in window), `request.py` and `client.py` (ajax.php, over
-`site_http.py`, the one home of HTTP rules; `wwwroot.py` names sites and their URLs).
-`auth.py` attaches and renews a session, for the client and for people's own httpx clients
-(`requests_auth.py` for requests). `status.py` and `logout.py` look at and end sessions;
-`refresh.py` renews dead ones (many users, one browser) and `schedule.py` runs it periodically.
-`errors.py` is the one error tree with the exit codes; `redact.py` masks secrets in anything
-printed. `cli/` only parses and prints; `devsite/` is the bundled Totara-compatible site.
-Contract and protocol facts: docs/.
+The package by stage, each using only the stages before it (the order is STAGES, below, and
+tests/test_layout.py holds every import to it): the foundation (`errors`, `redact`, `inputs`);
+`site/` (a site's address, HTTP rules, ajax answers); `store/` (the Session and the keyring);
+`settings/` (the config file, --site/--user); `logins/` (the browser login and its proof);
+`upkeep/` (status, refresh, schedule, logout); `handoff/` (env, exec, cookie files, auth objects,
+the client, request, open); `devsite/` and `testing/`; `doctor`, `demo`; `cli/`. Contract and
+protocol facts: docs/.
 """
 
 from __future__ import annotations
@@ -29,6 +19,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# The stages, lowest first: a module may import its own stage and those before it, never one
+# after it (tests/test_layout.py). Names are the top-level modules and subpackages of harvester.
+STAGES: tuple[tuple[str, ...], ...] = (
+    ("errors", "redact", "inputs"),
+    ("site",),
+    ("store",),
+    ("settings",),
+    ("logins",),
+    ("upkeep",),
+    ("handoff",),
+    ("devsite", "testing"),
+    ("doctor", "demo"),
+    ("cli", "__main__", "__init__"),
+)
 
 if TYPE_CHECKING:
     from .errors import (

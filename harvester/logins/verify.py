@@ -44,7 +44,7 @@ def check_session(
 ) -> SessionCheck:
     """Ask the site whether *session* is alive. Raises SiteUnreachable (SiteError for an answer
     that is not Totara's) when the site cannot say: site trouble is never a dead session.
-    Pass *http* (a site_http.credential_client) to reuse its connections across many checks."""
+    Pass *http* (a site.http.credential_client) to reuse its connections across many checks."""
     session.check_sendable()
     headers = {"Cookie": session.cookie_header}
     target = page_url if page_url and on_site(page_url, session.wwwroot) else None

@@ -2,7 +2,7 @@
 a person logging in by hand (--headed), and what the page a login ends on means.
 
 Whether a page shows a logged-in user is decided by login_state.py, the same rule the plain-HTTP
-verification uses. Nothing here stores anything: login_flow.py verifies and stores.
+verification uses. Nothing here stores anything: logins/flow.py verifies and stores.
 """
 
 from __future__ import annotations

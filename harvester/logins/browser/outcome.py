@@ -22,7 +22,7 @@ SESSION_ERROR = "server error that affects your login session"
 class CapturedLogin:
     """What the browser saw once the login finished. `cookies` are the candidate session
     cookies (name, value, attributes), most likely first; the site's answer decides which one
-    is real (login_flow.sign_in), not the order: a stale or decoy cookie can match the name
+    is real (logins/flow.py, sign_in), not the order: a stale or decoy cookie can match the name
     too."""
 
     cookies: tuple[tuple[str, str, CookieAttributes], ...] = field(repr=False)
@@ -89,7 +89,7 @@ def read_outcome(
             "cookie"
         )
     # Several matches (a stale cookie of another suffix, a decoy): the most specific path
-    # first, then the ones that change at login; the site's answer picks (login_flow.sign_in).
+    # first, then the ones that change at login; the site's answer picks (logins/flow.py, sign_in).
     ranked = sorted(session_cookies, key=lambda c: -len(str(c.get("path", ""))))
     sesskey = state.sesskey
     if not sesskey:
