@@ -119,6 +119,11 @@ class StateUnwritable(HarvestError):
     exit_code = 9
 
 
+class NotAFolder(StateUnwritable):
+    """A folder harvester needs (its state folder, its config folder) is a file, or lies under
+    one (exit 9). The message names the path."""
+
+
 class CommandNotFound(UsageError):
     """`harvest exec`: the command does not exist (exit 127, as a shell says it)."""
 

@@ -278,11 +278,21 @@ def with_file(name: str, content: bytes, *args: str) -> Callable[[World], Result
     return run
 
 
-def state_file(world: World) -> str:
-    """A file where the state folder should be (XDG_STATE_HOME=that file)."""
+def state_file(world: World, *, inside: bool = False) -> str:
+    """A file where a folder should be: XDG_STATE_HOME=that file; or (*inside*) a folder whose
+    `harvester` is a file, for XDG_STATE_HOME or XDG_CONFIG_HOME."""
+    if inside:
+        folder = world.config.parent / "with-a-file"
+        folder.mkdir(exist_ok=True)
+        (folder / "harvester").write_text("not a folder")
+        return str(folder)
     path = world.config.parent / "a-file"
     path.write_text("not a folder")
     return str(path)
+
+
+def env_of(world: World) -> tuple[str, ...]:
+    return ("env", "--user", "alice", "--site", world.site.url)
 
 
 def with_config(text: str | bytes, *args: str) -> Callable[[World], Result]:
@@ -666,8 +676,35 @@ CASES = [
     Case(
         "a state folder that is a file (login)",
         9,
-        "cannot write the index",
+        "is a file, not a folder",
         lambda world: world.harvest.login(world.site.url, XDG_STATE_HOME=state_file(world)),
+    ),
+    Case(
+        "XDG_STATE_HOME that is a file (env)",
+        9,
+        "a-file is a file, not a folder",
+        lambda world: world.harvest(*env_of(world), XDG_STATE_HOME=state_file(world)),
+    ),
+    Case(
+        "harvester's state folder that is a file (env)",
+        9,
+        "harvester is a file, not a folder",
+        lambda world: world.harvest(*env_of(world), XDG_STATE_HOME=state_file(world, inside=True)),
+    ),
+    Case(
+        "a config folder that is a file (env)",
+        9,
+        "a-file is a file, not a folder",
+        lambda world: world.harvest(*env_of(world), HARVEST_CONFIG=f"{state_file(world)}/config.toml"),
+    ),
+    Case(
+        "XDG_CONFIG_HOME whose harvester folder is a file (site add)",
+        9,
+        "harvester is a file, not a folder",
+        lambda world: world.harvest(
+            "site", "add", "x", "--url", "http://h",
+            HARVEST_CONFIG="", XDG_CONFIG_HOME=state_file(world, inside=True),
+        ),  # fmt: skip
     ),
     Case(
         "exec with options after the command's name",

@@ -6,11 +6,11 @@ Quoting is exact: every value round-trips unchanged through its format and runs 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from ..errors import CommandNotExecutable, CommandNotFound, UsageError
 from ..store.session import Session
@@ -213,24 +213,13 @@ def write_output(path: str, text: str, *, force: bool = False) -> None:
     """Write *text* to *path* as a new file of mode 0600, replacing (atomically) only a file
     harvester wrote before, or any file with *force*. A symbolic link at *path* is replaced,
     never followed."""
-    import tempfile
+    from ..store.files import write_atomic
 
     check_output(path, force=force)
-    folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, temporary = tempfile.mkstemp(prefix=".harvest-", dir=folder)  # mode 0600
+        write_atomic(Path(os.path.abspath(path)), text.encode("utf-8"))
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
 
 
 def exec_session(

@@ -206,7 +206,10 @@ class Config:
 
 def load_config(path: Path | None = None) -> Config:
     """Read the config file; a missing file is an empty config. Errors name file and line."""
+    from ..store.files import require_folder
+
     path = path or config_path()
+    require_folder(path.parent, "its config file", "HARVEST_CONFIG (or XDG_CONFIG_HOME)")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -6,7 +6,6 @@ config.load_config, so a crash or a bug never leaves a file that does not load.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +89,9 @@ def _read_document(path: Path) -> Any:
 
 
 def _write(path: Path, text: str) -> None:
-    """Atomically, so a crash never leaves half a config."""
+    """Atomically (store/files.py), so a crash never leaves half a config."""
+    from ..store.files import require_folder, write_atomic
+
+    require_folder(path.parent, "its config file", "HARVEST_CONFIG (or XDG_CONFIG_HOME)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomic(path, text.encode("utf-8"), prefix=f".{path.name}.")

@@ -13,13 +13,13 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict
 
 from ..errors import StateUnwritable
+from .files import require_folder, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,14 @@ class SessionIndex:
         self.folder = folder
         self.path = folder / "sessions.json"
 
+    def check_folder(self) -> None:
+        """NotAFolder (exit 9) when the state folder is a file or lies under one: that is no
+        damaged index, and nothing can be stored until the file is moved."""
+        require_folder(self.folder, "its state", "XDG_STATE_HOME to a folder")
+
     def rows(self) -> list[IndexRow]:
         """The rows that can be read; a damaged file is set aside and rebuilt from them."""
+        self.check_folder()
         rows, damage = self._read()
         if damage:
             self._set_aside(damage, rows)
@@ -52,6 +58,7 @@ class SessionIndex:
         StateUnwritable (exit 9) when the state folder cannot be written: nothing changed."""
         from filelock import FileLock
 
+        self.check_folder()
         try:
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             with FileLock(str(self.path) + ".lock", timeout=30):
@@ -72,8 +79,6 @@ class SessionIndex:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return [], ""
-        except NotADirectoryError:
-            return [], f"{self.folder} is not a folder"
         except OSError as exc:
             return [], f"cannot read it ({exc.strerror or type(exc).__name__})"
         try:
@@ -102,14 +107,8 @@ class SessionIndex:
 
     def _write(self, rows: list[IndexRow]) -> None:
         rows.sort(key=lambda e: (e["wwwroot"], e["user"]))
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".sessions.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"v": 1, "sessions": rows}, out, indent=1)
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        text = json.dumps({"v": 1, "sessions": rows}, indent=1)
+        write_atomic(self.path, text.encode("utf-8"), prefix=".sessions.")
 
 
 def _row(raw: object) -> IndexRow | None:

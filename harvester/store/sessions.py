@@ -57,6 +57,7 @@ class SessionStore:
         keyring_access.check_available()
 
     def load(self, wwwroot: str, user: str) -> Session | None:
+        self.index.check_folder()  # a file in its place is said as such, before the keyring
         secret = keyring_access.get_secret(SESSION_SERVICE.format(wwwroot=wwwroot), user)
         return None if secret is None else Session.from_secret(user, secret)
 
