@@ -294,3 +294,48 @@ def test_timeouts_are_site_unreachable() -> None:
         pytest.raises(SiteUnreachable, match="within 5 s"),
     ):
         client.call("totara_webapi_status")
+
+
+# -- names Totara's rule refuses are never sent ----------------------------------------------------
+REFUSED_NAMES = ["../../x", "Totara Status", "UPPER", "a;b", "", "two\nlines", "a", "x/y"]
+
+
+def ajax_lines(site: DevSite) -> int:
+    return sum("/totara/webapi/ajax.php" in line for line in site.access_log)
+
+
+@pytest.mark.parametrize("name", REFUSED_NAMES)
+def test_a_name_that_breaks_totaras_rule_is_never_sent(logged_in: LoggedIn, name: str) -> None:
+    """Through the CLI, TotaraClient, TotaraAuth (httpx) and TotaraRequestsAuth: exit 2 (a
+    UsageError) naming the rule, and the site's log shows no ajax.php request at all."""
+    import requests
+
+    from harvester import TotaraAuth
+    from harvester.errors import UsageError
+
+    before = ajax_lines(logged_in.site)
+    result = logged_in.harvest("request", name, "--user", "alice", "--site", logged_in.url)
+    assert result.code == 2, result.err
+    assert "^[a-z][a-z0-9_]+$" in result.err and result.err.count("\n") == 1
+    session = alice(logged_in)
+    with TotaraClient(logged_in.url, session) as client, pytest.raises(UsageError):
+        client.call(name)
+    ajax = f"{logged_in.url}/totara/webapi/ajax.php"
+    body = {"operationName": name, "variables": {}}
+    with httpx.Client(auth=TotaraAuth(session)) as http, pytest.raises(UsageError):
+        http.post(ajax, json=[{"operationName": "totara_webapi_status", "variables": {}}, body])
+    with requests.Session() as plain, pytest.raises(UsageError):
+        plain.post(ajax, json=body, auth=TotaraAuth(session).for_requests())
+    assert ajax_lines(logged_in.site) == before
+
+
+def test_a_name_within_the_rule_is_sent_by_the_auth_objects(logged_in: LoggedIn) -> None:
+    from harvester import TotaraAuth
+
+    session = alice(logged_in)
+    with httpx.Client(auth=TotaraAuth(session)) as http:
+        answer = http.post(
+            f"{logged_in.url}/totara/webapi/ajax.php",
+            json={"operationName": "totara_webapi_status", "variables": {}},
+        )
+    assert answer.json()["data"]["totara_webapi_status"]["status"] == "ok"

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..site.ajax import session_ended
+from ..site.ajax import check_operation_name, operation_names_in, session_ended
 from ..site.wwwroot import ajax_url, on_site
 from ..store.session import Session, normalize_username
 
@@ -136,6 +136,8 @@ class TotaraAuth(httpx.Auth):
             yield ("send", request, False)
             return
         checked = _is_ajax(request, session.wwwroot)
+        if checked:
+            check_names(request.read())
         for attempt in range(MAX_RENEWALS + 1):
             request.headers.update(credentials)
             response: httpx.Response = yield ("send", request, checked)
@@ -236,6 +238,13 @@ def is_ajax_call(method: str, url: str, wwwroot: str) -> bool:
         and on_site(url, wwwroot)
         and urlsplit(url).path == urlsplit(ajax_url(wwwroot)).path
     )
+
+
+def check_names(body: bytes) -> None:
+    """UsageError before anything is sent when an ajax.php body names an operation Totara's
+    rule refuses: the session never travels with it."""
+    for name in operation_names_in(body):
+        check_operation_name(name)
 
 
 def _is_ajax(request: httpx.Request, wwwroot: str) -> bool:

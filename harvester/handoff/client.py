@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NoSession, UsageError
-from ..site.ajax import data_of, parse_answer, session_ended
+from ..site.ajax import check_operation_name, data_of, parse_answer, session_ended
 from ..site.http import credential_client, exchange
 from ..site.wwwroot import ajax_url, normalize_wwwroot
 from ..store.session import Session
@@ -135,6 +135,8 @@ class TotaraClient:
         """The raw JSON answer of each operation (`{"data": …}` or `{"errors": …}`)."""
         if not operations:
             raise UsageError("no operation to run")
+        for name, _ in operations:
+            check_operation_name(name)
         payload = [{"operationName": n, "variables": dict(v or {})} for n, v in operations]
         body: Any = payload if len(payload) > 1 else payload[0]
         nosession = all(is_nosession(n) for n, _ in operations)

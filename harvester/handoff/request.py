@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from ..errors import NoSession, SessionExpired, UsageError
 from ..inputs import text as checked
 from ..settings.targets import stored_session
-from ..site.ajax import data_of
+from ..site.ajax import check_operation_name, data_of
 from ..store.sessions import SessionStore
 from .client import TotaraClient, is_nosession
 
@@ -61,6 +61,7 @@ def request_operation(
     from ..settings.config import load_config
     from ..upkeep.refresh import refresh_hook
 
+    check_operation_name(operation)  # before the keyring is asked, or anything sent
     store = store or SessionStore()
     if is_nosession(operation) and not user:
         client = TotaraClient(load_config().resolve(site).wwwroot, timeout=timeout)

@@ -19,7 +19,14 @@ from typing import Any
 import requests
 from requests.auth import AuthBase
 
-from .auth import MAX_RENEWALS, SESSKEY_HEADER, TotaraAuth, is_ajax_call, says_require_login
+from .auth import (
+    MAX_RENEWALS,
+    SESSKEY_HEADER,
+    TotaraAuth,
+    check_names,
+    is_ajax_call,
+    says_require_login,
+)
 
 
 class TotaraRequestsAuth(AuthBase):
@@ -41,6 +48,9 @@ class TotaraRequestsAuth(AuthBase):
         request.headers.update(credentials)
         used = self.auth.session
         renewable = is_ajax_call(request.method or "", url, self.auth.wwwroot)
+        if renewable and isinstance(request.body, (bytes, str)):
+            body = request.body
+            check_names(body.encode() if isinstance(body, str) else body)
 
         def answered(response: requests.Response, **send: Any) -> requests.Response:
             return self._answered(response, used, renewable, send)

@@ -8,6 +8,7 @@ site trouble (SiteError, exit 5): never taken for a dead session, never a crash.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..errors import (
@@ -16,6 +17,7 @@ from ..errors import (
     SessionExpired,
     SiteError,
     SiteMaintenance,
+    UsageError,
 )
 from .http import Answer, maintenance
 
@@ -95,6 +97,36 @@ def maintenance_mode(item: Any) -> bool:
     """The admin maintenance mode: it answers `require_login` like an ended session, and only
     its message tells them apart."""
     return category_of(item) == "require_login" and "maintenance" in message_of(item).lower()
+
+
+# Totara's own rule for a persisted operation's name (docs/totara-protocol.md): anything else is
+# never sent, so a typo or a path cannot travel to the site with the user's cookie and sesskey.
+OPERATION_NAME = re.compile(r"[a-z][a-z0-9_]+")
+
+
+def check_operation_name(name: object) -> str:
+    """*name* if Totara accepts it as an operation name; else a UsageError (exit 2) that names
+    the rule. Callers check before anything is sent."""
+    if isinstance(name, str) and OPERATION_NAME.fullmatch(name):
+        return name
+    shown = repr(name)[:60] if isinstance(name, str) else f"a {type(name).__name__}"
+    raise UsageError(
+        f"{shown} is not an operation name Totara accepts (lower-case letters, digits and _, "
+        "starting with a letter: ^[a-z][a-z0-9_]+$); nothing was sent"
+    )
+
+
+def operation_names_in(body: bytes) -> list[object]:
+    """The operationName of each operation in an ajax.php request body (one object or a
+    batch); [] for a body that is not JSON of that shape (the site answers that itself)."""
+    import json
+
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return []
+    items = payload if isinstance(payload, list) else [payload]
+    return [item.get("operationName") for item in items if isinstance(item, dict)]
 
 
 def session_ended(item: Any) -> bool:
