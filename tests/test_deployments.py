@@ -225,3 +225,34 @@ def test_a_decoy_session_cookie_set_first_is_not_taken(
     entry = stored(site.url) or {}
     assert entry["cookie_name"] == "TotaraSession", entry["cookie_name"]
     assert harvest("request", "totara_webapi_status", "-u", "alice", "--site", site.url).code == 0
+
+
+# -- the sesskey chosen by proof ---------------------------------------------------------------
+@pytest.mark.parametrize("pages", ["lean", "full"])
+def test_decoy_sesskeys_before_m_cfg_are_not_taken(
+    make_totara_site: Callable[..., DevSite], harvest: HarvestRunner, pages: str
+) -> None:
+    """A theme's comment and a plugin's script carry "sesskey":"…" before M.cfg: the stored
+    sesskey is M.cfg's own, on lean pages (no script runs: read from the literal) and on full
+    ones (M.cfg.sesskey as the page sees it)."""
+    site = make_totara_site({"alice": ALICE_PASSWORD}, faults=Faults(decoy_sesskey="before"))
+    if pages == "full":
+        added = harvest("site", "add", "d", "--url", site.url, "--login-needs-scripts")
+        assert added.code == 0, added.err
+    result = harvest.login(site.url)
+    assert result.code == 0, result.err
+    entry = stored(site.url) or {}
+    record = site.state.find(entry["cookie_value"])  # the site's own record of the session
+    assert record is not None and record.userid
+    assert entry["sesskey"] == record.sesskey
+    assert harvest("request", "totara_webapi_status", "-u", "alice", "--site", site.url).code == 0
+
+
+def test_a_page_whose_only_sesskey_is_wrong_fails_in_one_line(
+    make_totara_site: Callable[..., DevSite], harvest: HarvestRunner
+) -> None:
+    site = make_totara_site({"alice": ALICE_PASSWORD}, faults=Faults(decoy_sesskey="only"))
+    result = harvest.login(site.url)
+    assert result.code == 7, result.err
+    assert result.err.count("\n") == 1 and "sesskey does not belong" in result.err, result.err
+    assert stored(site.url) is None

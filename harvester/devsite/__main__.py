@@ -8,6 +8,7 @@ Test-only switches: [--idp [button|redirect]] [--force-password-change NAME]...
                     [--site-policy NAME]... [--maintenance] [--delay SECONDS]
                     [--ajax-status CODE [--ajax-body TEXT]] [--drip SECONDS] [--oversize MIB]
                     [--bomb MIB] [--form-action URL] [--decoy-cookie NAME] [--form-by-script]
+                    [--decoy-sesskey before|only]
                     [--ajax-redirect URL] [--cookie-samesite Strict|Lax|None]
 The first line of stdout is the base URL; with --idp the second is the identity provider's
 URL. One access-log line per request goes to stderr; SIGTERM or SIGINT stops it (exit 0).
@@ -193,6 +194,13 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the login form is written into the page by a script (a theme that needs JS)",
     )
+    faults.add_argument(
+        "--decoy-sesskey",
+        choices=["before", "only"],
+        default="",
+        help="logged-in pages carry decoy sesskeys before M.cfg's own ('before'), or M.cfg "
+        "carries a wrong one and nothing else does ('only')",
+    )
     return p
 
 
@@ -247,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                 form_action=args.form_action,
                 decoy_cookie=args.decoy_cookie,
                 form_by_script=args.form_by_script,
+                decoy_sesskey=args.decoy_sesskey,
                 ajax_redirect=args.ajax_redirect,
                 cookie_samesite=args.cookie_samesite,
             ),

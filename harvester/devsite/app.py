@@ -172,6 +172,7 @@ class TotaraApp:
             content=content,
             session_timeout=self.state.session_timeout,
             light=self.light,
+            decoy_sesskey=self.state.faults.decoy_sesskey,
         )
         return Response(status, html.encode(), [HTML, *NO_CACHE])
 

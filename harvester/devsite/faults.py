@@ -35,6 +35,9 @@ class Faults:
     decoy_cookie: str = ""
     # the login form is written into the page by a script (a theme that needs JavaScript)
     form_by_script: bool = False
+    # "before": a logged-in page carries decoy "sesskey":"…" values (a theme's comment, a
+    # plugin's script) before M.cfg's own; "only": M.cfg's is wrong and no right one is there
+    decoy_sesskey: str = ""
 
     def ajax_override(self) -> tuple[int, bytes, list[tuple[str, str]]] | None:
         """The answer ajax.php gives instead of its own, if any."""

@@ -24,13 +24,14 @@ def page(
     content: str,
     session_timeout: float,
     light: bool = False,
+    decoy_sesskey: str = "",
 ) -> str:
     """A page of the site; unless *light*, with a real Totara page's sub-resources
     (weight.py): more for a logged-in page, as the dashboard a login lands on has."""
     cfg = {
         "wwwroot": wwwroot,
         "homeurl": {},
-        "sesskey": session.sesskey,
+        "sesskey": DECOY_SESSKEY if decoy_sesskey == "only" and user else session.sesskey,
         "sessiontimeout": str(int(session_timeout)),
         "sessiontimeoutwarning": "1200",
         "themerev": "1764190000",
@@ -66,6 +67,7 @@ def page(
         )
     landing = user is not None
     head_weight = "" if light else weight.head_tags(wwwroot, landing=landing)
+    decoys = DECOYS if decoy_sesskey == "before" and landing else ""
     body_weight = "" if light else weight.body_tags(wwwroot, landing=landing)
     return f"""<!DOCTYPE html>
 <html dir="ltr" lang="en" xml:lang="en">
@@ -73,7 +75,7 @@ def page(
 <title>{escape(title)}</title>
 <meta http-equiv="Content-Type" content="text/html; charset=utf-8" />
 <meta name="viewport" content="width=device-width, initial-scale=1.0" />
-<script>
+{decoys}<script>
 //<![CDATA[
 var M = {{}}; M.yui = {{}};
 M.pageloadstarttime = new Date();
@@ -95,6 +97,13 @@ M.cfg = {cfg_json};
 {body_weight}
 </body>
 </html>
+"""
+
+
+# --decoy-sesskey: what a theme or a plugin may put in a page before M.cfg; none is the session's
+DECOY_SESSKEY = "DecoyKey00"
+DECOYS = """<!-- cached fragment: {"sesskey":"Cached0001"} -->
+<script>var plugin_cfg = {"sesskey":"Plugin0001","component":"block_decoy"};</script>
 """
 
 

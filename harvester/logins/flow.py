@@ -153,7 +153,7 @@ async def sign_in(
             raise UsageError("the password is empty")
         redact.register(password)
         captured = await login_with_password(browser, profile, user, password, timeout=timeout)
-    redact.register(captured.sesskey, *(value for _, value, _ in captured.cookies))
+    redact.register(*captured.sesskeys, *(value for _, value, _ in captured.cookies))
     candidates = captured.sessions(profile.wwwroot, user, obtained_at=started)
     return await asyncio.to_thread(_verified, candidates, captured.landing_url, timeout, http)
 
@@ -162,8 +162,9 @@ def _verified(
     candidates: list[Session], landing: str, timeout: float, http: httpx.Client | None
 ) -> Session:
     """The candidate session the site accepts (verify.py), verified. With one candidate, its
-    own verdict; with several (a decoy or stale cookie matched the name too), the first the
-    site accepts, else the verdict on the most likely one."""
+    own verdict; with several (a decoy or stale cookie matched the name too, or a page carried
+    more than one sesskey), the first the site accepts, else the verdict on the most likely
+    one."""
     first_error: LoginFlowError | None = None
     for session in candidates:
         try:

@@ -8,6 +8,7 @@ session exists but is not usable.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,10 @@ from ..errors import one_line
 
 SESSKEY_PATTERN = r'"sesskey":"([^"]+)"'
 _SESSKEY_RE = re.compile(SESSKEY_PATTERN)
+_CFG_RE = re.compile(r"M\.cfg\s*=\s*\{")
+# A page may carry decoys (a theme's comment, a cached fragment, a plugin's script); each
+# candidate costs the site one verification, so an untrusted page offers at most this many.
+MAX_SESSKEYS = 4
 _BODY_RE = re.compile(r"<body[^>]*\bclass=\"([^\"]*)\"", re.IGNORECASE)
 REQUIRED_ACTIONS = {
     "/login/change_password.php": "the site demands a password change",
@@ -25,25 +30,44 @@ REQUIRED_ACTIONS = {
 }
 
 # The same reading inside a browser page, in one round trip: every call into the browser
-# costs milliseconds on a busy machine. Its result feeds PageState.from_probe.
+# costs milliseconds on a busy machine. Its result feeds PageState.from_probe. `live` is
+# M.cfg.sesskey where the page's scripts ran; `found` every "sesskey":"…" of the document with
+# its offset, and `cfgAt` where `M.cfg = {` stands (lean pages run no script).
 PAGE_PROBE = (
     """(errorSelector) => {
     const error = errorSelector ? document.querySelector(errorSelector) : null;
-    let sesskey = (window.M && M.cfg && M.cfg.sesskey) || null;
-    if (!sesskey) {
-        const found = document.documentElement.innerHTML.match(/"""
+    const live = (window.M && M.cfg && typeof M.cfg.sesskey === 'string') ? M.cfg.sesskey : null;
+    const html = document.documentElement.innerHTML;
+    const found = [];
+    for (const match of html.matchAll(/"""
     + SESSKEY_PATTERN.replace("/", "\\/")
-    + """/);
-        sesskey = found ? found[1] : null;
+    + """/g)) {
+        found.push([match.index, match[1]]);
+        if (found.length >= 64) break;
     }
     return {
         error: error ? error.innerText : null,
         bodyClass: document.body ? document.body.className : '',
-        sesskey: sesskey,
+        live: live,
+        found: found,
+        cfgAt: html.search(/M\\.cfg\\s*=\\s*\\{/),
         ready: document.readyState !== 'loading',
     };
 }"""
 )
+
+
+def ranked_sesskeys(
+    found: list[tuple[int, str]], cfg_at: int, live: str | None = None
+) -> tuple[str, ...]:
+    """The sesskey candidates of a page, most likely first: M.cfg's own as the running page
+    sees it (*live*), then the first one inside the `M.cfg = {` literal at *cfg_at*, then the
+    others in document order; at most MAX_SESSKEYS. The site's answer decides (logins/flow.py)."""
+    ordered = [live] if live else []
+    if cfg_at >= 0:
+        ordered.extend([value for at, value in found if at > cfg_at][:1])
+    ordered.extend(value for _, value in found)
+    return tuple(dict.fromkeys(ordered))[:MAX_SESSKEYS]
 
 
 @dataclass(frozen=True)
@@ -51,17 +75,19 @@ class PageState:
     """What a page says about who is logged in. `error` is the text of the login error
     element, when one shows; `ready` is False while the document is still loading."""
 
-    sesskey: str | None = field(repr=False)
+    sesskeys: tuple[str, ...] = field(repr=False)  # candidates, M.cfg's own first
     body_classes: tuple[str, ...]
     error: str | None = None
     ready: bool = True
 
     @classmethod
     def from_html(cls, html: str) -> PageState:
-        found = _SESSKEY_RE.search(html)
+        matches = itertools.islice(_SESSKEY_RE.finditer(html), 64)
+        found = [(m.start(), m.group(1)) for m in matches]
+        cfg = _CFG_RE.search(html)
         body = _BODY_RE.search(html)
         return cls(
-            sesskey=found.group(1) if found else None,
+            sesskeys=ranked_sesskeys(found, cfg.start() if cfg else -1),
             body_classes=tuple(body.group(1).split()) if body else (),
         )
 
@@ -69,12 +95,25 @@ class PageState:
     def from_probe(cls, probe: dict[str, Any]) -> PageState:
         """From PAGE_PROBE's answer."""
         error = probe.get("error")
+        found = [
+            (int(item[0]), str(item[1]))
+            for item in probe.get("found") or []
+            if isinstance(item, list) and len(item) == 2
+        ]
+        live = probe.get("live")
         return cls(
-            sesskey=str(probe["sesskey"]) if probe.get("sesskey") else None,
+            sesskeys=ranked_sesskeys(
+                found, int(probe.get("cfgAt", -1)), str(live) if live else None
+            ),
             body_classes=tuple(str(probe.get("bodyClass") or "").split()),
             error=None if error is None else one_line(error),
             ready=bool(probe.get("ready", True)),
         )
+
+    @property
+    def sesskey(self) -> str | None:
+        """The most likely sesskey: M.cfg's own."""
+        return self.sesskeys[0] if self.sesskeys else None
 
     @property
     def not_logged_in(self) -> bool:
@@ -106,6 +145,6 @@ def logged_in_reason(state: PageState, url: str, wwwroot: str, sesskey: str | No
         return "not logged in (the page says notloggedin)"
     if not state.sesskey:
         return "the page carries no M.cfg.sesskey"
-    if sesskey is not None and state.sesskey != sesskey:
+    if sesskey is not None and sesskey not in state.sesskeys:
         return "the sesskey does not match the one the page carries"
     return None

@@ -21,12 +21,13 @@ SESSION_ERROR = "server error that affects your login session"
 @dataclass(frozen=True)
 class CapturedLogin:
     """What the browser saw once the login finished. `cookies` are the candidate session
-    cookies (name, value, attributes), most likely first; the site's answer decides which one
-    is real (logins/flow.py, sign_in), not the order: a stale or decoy cookie can match the name
-    too."""
+    cookies (name, value, attributes) and `sesskeys` the candidate sesskeys, each most likely
+    first; the site's answer decides which pair is real (logins/flow.py, sign_in), not the
+    order: a stale or decoy cookie can match the name too, and a theme or plugin can put a
+    "sesskey" of its own in the page before M.cfg's."""
 
     cookies: tuple[tuple[str, str, CookieAttributes], ...] = field(repr=False)
-    sesskey: str = field(repr=False)
+    sesskeys: tuple[str, ...] = field(repr=False)
     landing_url: str
 
     def sessions(self, wwwroot: str, user: str, obtained_at: float) -> list[Session]:
@@ -36,11 +37,12 @@ class CapturedLogin:
                 user=user,
                 cookie_name=name,
                 cookie_value=value,
-                sesskey=self.sesskey,
+                sesskey=sesskey,
                 obtained_at=obtained_at,
                 cookie_attributes=attributes,
             )
             for name, value, attributes in self.cookies
+            for sesskey in self.sesskeys
         ]
 
 
@@ -91,10 +93,10 @@ def read_outcome(
     # Several matches (a stale cookie of another suffix, a decoy): the most specific path
     # first, then the ones that change at login; the site's answer picks (logins/flow.py, sign_in).
     ranked = sorted(session_cookies, key=lambda c: -len(str(c.get("path", ""))))
-    sesskey = state.sesskey
-    if not sesskey:
+    if not state.sesskeys:
         raise LoginFlowError(f"the landing page {landing_shown} carries no M.cfg.sesskey")
-    if not header_safe(sesskey):
+    sesskeys = tuple(key for key in state.sesskeys if header_safe(key))
+    if not sesskeys:
         raise LoginFlowError(
             f"the landing page {landing_shown} carries a sesskey that is not plain ASCII "
             "(Totara's are 10 letters and digits): not a Totara page harvester can use"
@@ -102,7 +104,7 @@ def read_outcome(
     candidates = tuple(
         (str(c["name"]), str(c["value"]), CookieAttributes.from_browser(c)) for c in ranked
     )
-    return CapturedLogin(candidates, sesskey, landing)
+    return CapturedLogin(candidates, sesskeys, landing)
 
 
 def translate(exc: Exception, wwwroot: str, timeout: float, during: str = "the login") -> Exception:
