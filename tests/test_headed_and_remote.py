@@ -8,15 +8,19 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import keyring
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from harvester.devsite import DevSite
+from harvester.devsite.app import Request
+from harvester.logins.browser.login_pages import WINDOW_CLOSED
 from harvester.testing.private_keyring import stop_process
 
 from .conftest import (
@@ -39,10 +43,17 @@ def sso_site(make_totara_site: Callable[..., DevSite]) -> DevSite:
 
 
 def headed_login(
-    harvest: HarvestRunner, site: DevSite, display: str, person: Callable[[Page], None]
+    harvest: HarvestRunner,
+    site: DevSite,
+    display: str,
+    person: Callable[[Page], None] | Callable[[int], None],
+    *,
+    over_http: bool = False,
 ) -> tuple[int, str, str]:
     """`harvest login --headed` with its window reachable over CDP; *person* acts in the tab
-    that shows the identity provider. Returns exit code, stdout, stderr."""
+    that shows the identity provider (or, *over_http*, is given the DevTools port alone: a
+    tab whose first page is still loading is not yet a page to a CDP client). Returns exit
+    code, stdout, stderr."""
     assert site.idp_url
     port = free_port()
     proc = harvest.popen(
@@ -51,13 +62,17 @@ def headed_login(
         HARVEST_BROWSER_ARGS=f"{BROWSER_ARGS} --remote-debugging-port={port}",
     )  # fmt: skip
     try:
+        if over_http:
+            person(port)  # type: ignore[arg-type]
+            return_code_and_output = proc.communicate(timeout=90)
+            return proc.returncode, *return_code_and_output
         try:
             playwright, page = person_page(port, site.idp_url)
         except AssertionError as exc:
             stop_process(proc)
             raise AssertionError(f"{exc}; harvest said: {proc.communicate()[1]!r}") from None
         try:
-            person(page)
+            person(page)  # type: ignore[arg-type]
         finally:
             playwright.stop()  # type: ignore[attr-defined]
         out, err = proc.communicate(timeout=90)
@@ -92,12 +107,103 @@ def test_headed_sso_login_captures_the_session_the_person_made(
     assert not list(harvest.tmpdir.iterdir())  # the headed profile is gone too
 
 
+class Gate:
+    """DevSite.hold for one request: the first that *matches* is held until `release` (a
+    minute at most); `arrived` tells the test it is under way."""
+
+    def __init__(self, matches: Callable[[str, Request], bool]) -> None:
+        self.matches = matches
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, where: str, request: Request) -> None:
+        if not self.arrived.is_set() and self.matches(where, request):
+            self.arrived.set()
+            self.release.wait(60)
+
+
+def close_while_held(gate: Gate, act: Callable[[Page], None]) -> Callable[[Page], None]:
+    """A person who does *act* (which starts a request the gate holds), then closes the window
+    while that request is under way."""
+
+    def person(page: Page) -> None:
+        try:
+            act(page)
+            assert gate.arrived.wait(60), "the held request never came"
+            page.close()
+        finally:
+            gate.release.set()
+
+    return person
+
+
+def close_every_tab_when(gate: Gate) -> Callable[[int], None]:
+    """Close every tab through the DevTools HTTP endpoint once *gate* holds a request."""
+
+    def person(port: int) -> None:
+        try:
+            assert gate.arrived.wait(60), "the held request never came"
+            devtools = f"http://127.0.0.1:{port}"
+            targets = httpx.get(f"{devtools}/json/list", timeout=10).json()
+            tabs = [t for t in targets if t["type"] == "page"]
+            assert tabs, targets
+            for target in tabs:
+                httpx.get(f"{devtools}/json/close/{target['id']}", timeout=10)
+        finally:
+            gate.release.set()
+
+    return person
+
+
+def submit_username(page: Page) -> None:
+    page.fill("#idp-username", "alice")
+    page.click("#idp-next", no_wait_after=True)
+
+
+def submit_password(page: Page) -> None:
+    page.fill("#idp-username", "alice")
+    page.click("#idp-next")
+    page.fill("#idp-password", ALICE_PASSWORD)
+    page.click("#idp-signin", no_wait_after=True)
+
+
+MOMENTS = {
+    # harvester's own first navigation, to the login page, is under way
+    "before the first page": lambda where, r: where == "site" and "/login/index.php" in r.path,
+    # the person's navigation from the username step to the password step is under way
+    "during a navigation": lambda where, r: where == "idp" and b"step=username" in r.body,
+    # the person has typed half a username and closes
+    "while a form is filled": None,
+    # the identity provider accepted the password; the way back to the site is under way
+    "after the submit": lambda where, r: where == "site" and "oauth2callback" in r.path,
+}
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
 def test_closing_the_window_aborts_cleanly_and_stores_nothing(
-    harvest: HarvestRunner, sso_site: DevSite, display: str
+    harvest: HarvestRunner, sso_site: DevSite, display: str, moment: str
 ) -> None:
-    code, _out, err = headed_login(harvest, sso_site, display, lambda page: page.close())
+    """Whenever the person closes the window, that is what harvest reports: exit 7, "the
+    browser window was closed", nothing stored, no profile left. Each moment is made on purpose:
+    the site (or its identity provider) holds a request until the window is closed."""
+    matches = MOMENTS[moment]
+    person: Callable[[Page], None] | Callable[[int], None]
+    if matches is None:
+        person = lambda page: (page.fill("#idp-username", "ali"), page.close())  # noqa: E731
+    else:
+        gate = sso_site.hold = Gate(matches)
+        if moment == "before the first page":
+            person = close_every_tab_when(gate)
+        else:
+            act = {"during a navigation": submit_username, "after the submit": submit_password}
+            person = close_while_held(gate, act[moment])
+    over_http = moment == "before the first page"
+    code, _out, err = headed_login(harvest, sso_site, display, person, over_http=over_http)
     assert code == 7, err
-    assert "window was closed" in err
+    assert err.endswith(f"\nharvest: error: {WINDOW_CLOSED}\n") or err == (
+        f"harvest: error: {WINDOW_CLOSED}\n"  # closed before the person was told what to do
+    ), err
+    assert err.count("error:") == 1
     assert keyring.get_password(f"harvester:session:{sso_site.url}", "alice") is None
     assert not list(harvest.tmpdir.iterdir())
 

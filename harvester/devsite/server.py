@@ -25,6 +25,11 @@ def redact_target(target: str) -> str:
     return _SECRET_PARAM.sub(r"\1[redacted]", target)
 
 
+# Called with ("site" or "idp", the request) before each request is answered, in the request's
+# thread: a test that sets DevSite.hold can keep an answer back until the moment it wants.
+Hold = Callable[[str, Request], None]
+
+
 class _App(Protocol):
     def handle(self, request: Request) -> Response: ...
 
@@ -51,6 +56,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
         )
+        hold = self.server.hold()
+        if hold is not None:  # a test holds this request (DevSite.hold)
+            hold(self.server.where, request)
         response = self.server.app.handle(request)
         # Logged before the answer leaves: whoever has the answer can count on the line.
         self.server.log_access(
@@ -93,10 +101,19 @@ class _Server(ThreadingHTTPServer):
     # once got a reset); Apache's ListenBacklog is 511
     request_queue_size = 511
 
-    def __init__(self, port: int, app: _App, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        port: int,
+        app: _App,
+        log: Callable[[str], None],
+        hold: Callable[[], Hold | None] = lambda: None,
+        where: str = "site",
+    ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.app = app
         self._log = log
+        self.hold = hold
+        self.where = where
 
     def log_access(self, client: str, line: str, status: int, size: int, seconds: float) -> None:
         when = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
@@ -159,9 +176,10 @@ class DevSite:
         self.path = path
         self.app = TotaraApp(self.state, cookie_suffix, idp=idp, path=path, light=light)
         self.access_log: list[str] = []
+        self.hold: Hold | None = None  # in-process tests only (see Hold)
         self._log_stream = log_stream
         self._log_lock = threading.Lock()
-        self._server = _Server(port, self.app, self._log)
+        self._server = _Server(port, self.app, self._log, lambda: self.hold)
         if tls is not None:
             # The handshake happens in the request's thread, on first read.
             self._server.socket = tls.wrap_socket(
@@ -178,7 +196,7 @@ class DevSite:
         if idp:
             provider = IdentityProvider(self.state, self.url)
             try:
-                self._idp_server = _Server(0, provider, self._log)
+                self._idp_server = _Server(0, provider, self._log, lambda: self.hold, "idp")
             except OSError:
                 self._server.server_close()
                 raise

@@ -22,8 +22,8 @@ from ..site.http import check_reachable
 from ..store.session import Session
 from ..store.sessions import SessionStore
 from .browser.contexts import ContextPool
-from .browser.login_pages import capture_headed, login_with_password
-from .browser.runner import LazyBrowser, run_with_lazy_browser
+from .browser.login_pages import WINDOW_CLOSED, capture_headed, login_with_password
+from .browser.runner import BROWSER_LOST, LazyBrowser, run_with_lazy_browser
 from .verify import verify_session
 
 if TYPE_CHECKING:
@@ -110,7 +110,13 @@ def login(
         )
 
     try:
-        session = run_with_lazy_browser(work, timeout, options, headless=not headed)
+        session = run_with_lazy_browser(
+            work,
+            timeout,
+            options,
+            headless=not headed,
+            lost=(lambda: LoginFlowError(WINDOW_CLOSED)) if headed else _browser_lost,
+        )
     except LoginRefused as exc:
         if not saved:
             raise
@@ -156,6 +162,12 @@ async def sign_in(
     redact.register(*captured.sesskeys, *(value for _, value, _ in captured.cookies))
     candidates = captured.sessions(profile.wwwroot, user, obtained_at=started)
     return await asyncio.to_thread(_verified, candidates, captured.landing_url, timeout, http)
+
+
+def _browser_lost() -> Exception:
+    from ..errors import BrowserUnavailable
+
+    return BrowserUnavailable(BROWSER_LOST)
 
 
 def _verified(

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
 
 log = logging.getLogger(__name__)
+WINDOW_CLOSED = "the browser window was closed before the login finished; nothing was stored"
 # One round trip: every call into the browser costs milliseconds on a busy machine. The form's
 # target is resolved by the browser (form.action is absolute); a submit button may override it
 # (formaction). Given a user and a secret (a lean page: it runs no script of its own, so nothing
@@ -158,10 +159,7 @@ async def capture_headed(
     try:
         page = await context.new_page()
         page.set_default_timeout(timeout * 1000)
-        try:
-            await _goto(page, profile.login_page)
-        except PlaywrightError as exc:
-            raise translate(exc, profile.wwwroot, timeout) from None
+        await _goto(page, profile.login_page)
         notify(
             f"Log in as {user} in the browser window (single sign-on, MFA: whatever the site "
             f"asks). Waiting up to {wait:g} s; close the window to cancel."
@@ -170,9 +168,32 @@ async def capture_headed(
         return await _await_logged_in(
             context, profile, user, deadline, unattended=False, notify=notify
         )
+    except PlaywrightError as exc:
+        # Whatever was under way (the first page, a navigation, reading the cookies) when the
+        # person closed the window fails with the browser's words; say what the person did.
+        if await closed_soon(context):
+            raise LoginFlowError(WINDOW_CLOSED) from None
+        raise translate(exc, profile.wwwroot, timeout) from None
     finally:
         with contextlib.suppress(Exception):  # the person may have closed it already
             await context.close()
+
+
+def window_closed(context: BrowserContext) -> bool:
+    """Whether the person closed every window (page) of *context*, or the context is gone."""
+    return all(page.is_closed() for page in context.pages)
+
+
+async def closed_soon(context: BrowserContext, within: float = 2.0) -> bool:
+    """window_closed, allowing for the order of the browser's news: a navigation that the
+    closing aborted (net::ERR_ABORTED, "frame was detached") can be reported before the
+    page's close event arrives."""
+    deadline = time.monotonic() + within
+    while not window_closed(context):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 async def _goto(page: Page, url: str) -> None:
@@ -243,7 +264,7 @@ async def _await_logged_in(
     while True:
         pages = [p for p in context.pages if not p.is_closed()]
         if not pages:
-            raise LoginFlowError("the browser window was closed before the login finished")
+            raise LoginFlowError(WINDOW_CLOSED)
         for page in pages:
             url = page.url
             try:

@@ -116,12 +116,14 @@ def run_with_lazy_browser(
     options: BrowserOptions | None = None,
     *,
     headless: bool = True,
+    lost: Callable[[], Exception] = lambda: BrowserUnavailable(BROWSER_LOST),
 ) -> T:
     """Run `await work(browsers)` in a fresh event loop; a browser starts only if asked for.
 
     The private temporary folder wraps the whole event loop, so it is removed even when a
     signal tears the loop down half way. If the browser goes away mid-work, the work is
-    cancelled and BrowserUnavailable raised.
+    cancelled and *lost()* raised (BrowserUnavailable; a headed login, whose browser goes
+    away when the person closes its last window, says that instead).
     """
     with private_tmpdir():
 
@@ -129,15 +131,15 @@ def run_with_lazy_browser(
             browsers = LazyBrowser(timeout, options, headless=headless)
             try:
                 job = asyncio.ensure_future(work(browsers))
-                lost = asyncio.ensure_future(browsers.lost.wait())
-                await asyncio.wait({job, lost}, return_when=asyncio.FIRST_COMPLETED)
+                gone = asyncio.ensure_future(browsers.lost.wait())
+                await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
                 if job.done():
-                    lost.cancel()
+                    gone.cancel()
                     return job.result()
                 job.cancel()
                 with contextlib.suppress(BaseException):
                     await job
-                raise BrowserUnavailable(BROWSER_LOST)
+                raise lost()
             finally:
                 await browsers.aclose()
 
