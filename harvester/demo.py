@@ -16,6 +16,7 @@ from .errors import NoSession, SessionExpired, UsageError
 from .handoff.client import TotaraClient
 from .handoff.export import variables
 from .logins.flow import login
+from .site.wwwroot import Wwwroot
 from .store.keyring_access import backend_name
 from .store.session import Session
 from .store.sessions import SESSION_SERVICE, SessionStore
@@ -54,7 +55,7 @@ def run_demo(say: Callable[[str], None], *, timeout: float = 30.0, path: str = "
     password = secrets.token_urlsafe(12)  # throwaway; never printed
     store = SessionStore()
     with DevSite({DEMO_USER: password}, cookie_suffix="demo", path=path) as site:
-        url = site.url
+        url = Wwwroot(site.url)  # the bundled site's address, parsed once
         say(f"1. Started the bundled Totara site at {url} (session cookie {site.cookie_name})")
         say(f"2. Logging {DEMO_USER} in through headless Chromium (keyring: {backend_name()})")
         session = login(url, DEMO_USER, password, store=store, save_password=True, timeout=timeout)
@@ -92,7 +93,7 @@ def run_demo(say: Callable[[str], None], *, timeout: float = 30.0, path: str = "
                 say("7. With the saved password the client logs in again by itself and retries:")
                 say(f"   {USER_OPERATION} -> {json.dumps(data, separators=(',', ':'))}")
                 say(f"   (logins the site has seen: {site.count('POST', '/login/index.php')})")
-            note = logout(store, url, DEMO_USER, timeout=timeout).note
+            note = logout(store, stored.site, DEMO_USER, timeout=timeout).note
             say(f"8. {note[:1].upper()}{note[1:]}")
         finally:
             store.delete(url, DEMO_USER)

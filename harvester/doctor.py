@@ -135,7 +135,7 @@ def site_findings(profiles: list[SiteProfile], timeout: float) -> list[Finding]:
     import httpx
 
     from .site.http import exchange, maintenance
-    from .site.wwwroot import on_site, origin
+    from .site.wwwroot import origin
 
     findings = []
     with httpx.Client(timeout=timeout, follow_redirects=True) as http:
@@ -152,7 +152,7 @@ def site_findings(profiles: list[SiteProfile], timeout: float) -> list[Finding]:
             if down is not None:
                 findings.append(Finding.problem(topic, down))
                 continue
-            if not on_site(page.url, profile.wwwroot):
+            if not profile.wwwroot.contains(page.url):
                 where = origin(page.url)
                 shown = str(where) if where else page.url
                 how = "configured steps" if profile.steps else "no steps: use login --headed"

@@ -25,12 +25,11 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from ..site.ajax import check_operation_name, operation_names_in, session_ended
-from ..site.wwwroot import ajax_url, on_site
+from ..site.wwwroot import Wwwroot
 from ..store.session import Session, normalize_username
 
 if TYPE_CHECKING:
@@ -89,14 +88,14 @@ class TotaraAuth(httpx.Auth):
         return self._session
 
     @property
-    def wwwroot(self) -> str:
-        return self._session.wwwroot
+    def wwwroot(self) -> Wwwroot:
+        return self._session.site
 
     # -- attach -------------------------------------------------------------------------------
     def credentials_for(self, url: str, existing_cookie: str | None = None) -> dict[str, str]:
         """The headers that carry the session to *url*: none unless *url* is on the site."""
         session = self._session
-        if not on_site(url, session.wwwroot):
+        if not session.site.contains(url):
             return {}
         session.check_sendable()
         return {
@@ -135,7 +134,7 @@ class TotaraAuth(httpx.Auth):
         if not credentials:
             yield ("send", request, False)
             return
-        checked = _is_ajax(request, session.wwwroot)
+        checked = _is_ajax(request, session.site)
         if checked:
             check_names(request.read())
         for attempt in range(MAX_RENEWALS + 1):
@@ -231,13 +230,9 @@ class _Guard:
             )
 
 
-def is_ajax_call(method: str, url: str, wwwroot: str) -> bool:
+def is_ajax_call(method: str, url: str, wwwroot: Wwwroot) -> bool:
     """A POST to the site's ajax.php: the answers worth reading for require_login."""
-    return (
-        method.upper() == "POST"
-        and on_site(url, wwwroot)
-        and urlsplit(url).path == urlsplit(ajax_url(wwwroot)).path
-    )
+    return method.upper() == "POST" and wwwroot.is_ajax(url)
 
 
 def check_names(body: bytes) -> None:
@@ -247,7 +242,7 @@ def check_names(body: bytes) -> None:
         check_operation_name(name)
 
 
-def _is_ajax(request: httpx.Request, wwwroot: str) -> bool:
+def _is_ajax(request: httpx.Request, wwwroot: Wwwroot) -> bool:
     return is_ajax_call(request.method, str(request.url), wwwroot)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NoSession, UsageError
 from ..site.ajax import check_operation_name, data_of, parse_answer, session_ended
 from ..site.http import credential_client, exchange
-from ..site.wwwroot import ajax_url, normalize_wwwroot
+from ..site.wwwroot import Wwwroot
 from ..store.session import Session
 from .auth import MAX_RENEWALS, RefreshHook, TotaraAuth
 
@@ -48,7 +48,7 @@ class TotaraClient:
         on_expired: RefreshHook | None = None,
         http: httpx.Client | None = None,
     ) -> None:
-        self.wwwroot = normalize_wwwroot(wwwroot)
+        self.wwwroot = Wwwroot(wwwroot)
         if session is not None and session.wwwroot != self.wwwroot:
             raise UsageError(f"the session belongs to {session.wwwroot}, not {self.wwwroot}")
         self.auth = None if session is None else TotaraAuth(session, on_expired=on_expired)
@@ -96,7 +96,7 @@ class TotaraClient:
             and env.get("TOTARA_SESSKEY")
         ):
             session = Session(
-                wwwroot=normalize_wwwroot(wwwroot),
+                wwwroot=Wwwroot(wwwroot),
                 user=env.get("TOTARA_USER", ""),
                 cookie_name=env["TOTARA_COOKIE_NAME"],
                 cookie_value=env["TOTARA_SESSION"],
@@ -109,7 +109,7 @@ class TotaraClient:
         cls, wwwroot: str, cookie_name: str, cookie_value: str, sesskey: str, **options: Any
     ) -> TotaraClient:
         session = Session(
-            wwwroot=normalize_wwwroot(wwwroot),
+            wwwroot=Wwwroot(wwwroot),
             user="",
             cookie_name=cookie_name,
             cookie_value=cookie_value,
@@ -162,7 +162,7 @@ class TotaraClient:
 
     def _post(self, body: Any, nosession: bool) -> Any:
         headers = {"Accept": "application/json"}
-        url = ajax_url(self.wwwroot)
+        url = self.wwwroot.ajax_url
         if not nosession:
             if self.auth is None:
                 raise NoSession(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..errors import UsageError
 from ..inputs import text
 from ..settings.config import BrowserOptions
-from ..site.wwwroot import on_site
+from ..site.wwwroot import Wwwroot
 from ..store.sessions import SessionStore
 
 if TYPE_CHECKING:
@@ -26,13 +26,13 @@ if TYPE_CHECKING:
 POLL_SECONDS = 0.25
 
 
-def page_url(wwwroot: str, path: str) -> str:
+def page_url(wwwroot: Wwwroot, path: str) -> str:
     """*path* (`/course/view.php?id=2`, `course/…`, or a whole URL of the site) as a URL of
     the site; the home page for "". A URL elsewhere is a UsageError: the window would carry
     the session nowhere else anyway, and nothing but the site is what the command is for."""
     path = text(path, "the page (PATH)").strip()
     if "://" in path.split("?", 1)[0]:
-        if not on_site(path, wwwroot):
+        if not wwwroot.contains(path):
             raise UsageError(f"{path} is not a page of {wwwroot}: PATH must be on the site")
         return path
     return f"{wwwroot}/{path.lstrip('/')}"
@@ -57,7 +57,7 @@ def open_window(
     from .cookie_files import storage_state
 
     profile, session = stored_session(site, user, store or SessionStore())
-    url = page_url(session.wwwroot, path)
+    url = page_url(session.site, path)
     session.check_sendable()
     options = profile.browser.merged(browser or BrowserOptions())
     if not options.endpoint:

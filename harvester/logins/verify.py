@@ -17,7 +17,7 @@ from ..errors import GraphQLError, InvalidSesskey, LoginFlowError, SessionExpire
 from ..site.ajax import data_of, parse_answer
 from ..site.http import Answer, credential_client, exchange, maintenance
 from ..site.login_state import PageState, logged_in_reason
-from ..site.wwwroot import ajax_url, on_site, without_query
+from ..site.wwwroot import without_query
 from ..store.session import Session
 
 if TYPE_CHECKING:
@@ -47,9 +47,9 @@ def check_session(
     Pass *http* (a site.http.credential_client) to reuse its connections across many checks."""
     session.check_sendable()
     headers = {"Cookie": session.cookie_header}
-    target = page_url if page_url and on_site(page_url, session.wwwroot) else None
+    target = page_url if page_url and session.site.contains(page_url) else None
     target = target or session.wwwroot + CHECK_PAGE
-    url = ajax_url(session.wwwroot)
+    url = session.site.ajax_url
     with contextlib.nullcontext(http) if http else credential_client(timeout) as client:
         answer = exchange(
             client,
@@ -99,7 +99,7 @@ def _check_page(page: Answer, target: str, session: Session) -> SessionCheck:
     if page.status != 200:
         raise SiteError(f"{target} answered HTTP {page.status}: the site is in trouble")
     state = PageState.from_html(page.text)
-    why = logged_in_reason(state, target, session.wwwroot, session.sesskey)
+    why = logged_in_reason(state, target, session.site, session.sesskey)
     return SessionCheck(why is None, why or "logged in")
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..site.wwwroot import login_url, normalize_wwwroot
+from ..site.wwwroot import Wwwroot
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -92,7 +92,7 @@ class LoginStep:
 class SiteProfile:
     """Everything harvester needs to know about one site; defaults fit a stock Totara."""
 
-    wwwroot: str
+    wwwroot: Wwwroot  # a str given here is parsed once, in __post_init__
     alias: str | None = None
     cookie_name: str = ""  # exact name; empty: the first cookie that starts with cookie_prefix
     cookie_prefix: str = DEFAULT_COOKIE_PREFIX
@@ -108,9 +108,12 @@ class SiteProfile:
     default_user: str = ""
     browser: BrowserOptions = field(default_factory=BrowserOptions)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wwwroot", Wwwroot(self.wwwroot))
+
     @property
     def login_page(self) -> str:
-        return self.login_url or login_url(self.wwwroot)
+        return self.login_url or self.wwwroot.login_url
 
     @property
     def name(self) -> str:
@@ -179,7 +182,7 @@ class Config:
                     f"add it with harvest site add {site} --url URL"
                 )
             return profile
-        return self.for_wwwroot(normalize_wwwroot(site))
+        return self.for_wwwroot(Wwwroot(site))
 
     def site_rows(self) -> list[dict[str, str | bool]]:
         """One row per configured site, for `harvest site list` (never a secret)."""
@@ -196,7 +199,7 @@ class Config:
             for alias, p in sorted(self.sites.items())
         ]
 
-    def for_wwwroot(self, wwwroot: str) -> SiteProfile:
+    def for_wwwroot(self, wwwroot: Wwwroot) -> SiteProfile:
         """The configured profile of this site, or the stock defaults."""
         for profile in self.sites.values():
             if profile.wwwroot == wwwroot:
@@ -287,10 +290,10 @@ def _profile(path: Path, text: str, alias: str, table: Any) -> SiteProfile:
     if "url" not in table:
         raise fail('no url: add url = "https://…"')
     try:
-        wwwroot = normalize_wwwroot(table["url"])
+        wwwroot = Wwwroot(table["url"])
         login = table.get("login_url", "")
         if login:
-            normalize_wwwroot(login)  # an http(s) URL without credentials
+            Wwwroot(login)  # an http(s) URL without credentials
     except UsageError as exc:
         raise fail(exc.message) from None
     args = table.get("browser_args", [])

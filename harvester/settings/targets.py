@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from ..site.wwwroot import Wwwroot
 from ..store.session import Session, normalize_username
 from ..store.sessions import SessionStore
 from .config import Config, SiteProfile, load_config
@@ -19,7 +20,7 @@ from .config import Config, SiteProfile, load_config
 class Target:
     """One stored session's address: a site and a user."""
 
-    wwwroot: str
+    wwwroot: Wwwroot
     user: str
 
 
@@ -65,7 +66,7 @@ def stored_session(site: str, user: str, store: SessionStore) -> tuple[SiteProfi
     return profile, session
 
 
-def site_filter(site: str, config: Config | None = None) -> str | None:
+def site_filter(site: str, config: Config | None = None) -> Wwwroot | None:
     """The wwwroot a listing is limited to by --site, or None for every site."""
     return (config or load_config()).resolve(site).wwwroot if site else None
 

@@ -27,6 +27,8 @@ from ..errors import SiteError, SiteMaintenance, SiteUnreachable
 if TYPE_CHECKING:
     import httpx
 
+    from .wwwroot import Wwwroot
+
 T = TypeVar("T")
 # The most an answer may hold once decompressed: real ajax.php answers and pages are far below.
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
@@ -248,14 +250,10 @@ def tcp_probe(host: str, port: int, timeout: float, what: str) -> None:
         raise SiteUnreachable(f"cannot reach {what}: {exc.strerror or exc}") from None
 
 
-def check_reachable(wwwroot: str, timeout: float) -> None:
+def check_reachable(wwwroot: Wwwroot, timeout: float) -> None:
     """Probe the site's port, so an unreachable site fails in milliseconds with exit 5 (it runs
     while the browser starts, and stops it). Skipped behind a proxy (the proxy decides what is
     reachable)."""
-    from .wwwroot import origin
-
     if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
         return
-    where = origin(wwwroot)
-    if where is not None:
-        tcp_probe(where.host, where.port, timeout, wwwroot)
+    tcp_probe(wwwroot.origin.host, wwwroot.origin.port, timeout, wwwroot)

@@ -12,9 +12,9 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..errors import one_line
+from .wwwroot import Wwwroot
 
 SESSKEY_PATTERN = r'"sesskey":"([^"]+)"'
 _SESSKEY_RE = re.compile(SESSKEY_PATTERN)
@@ -125,17 +125,18 @@ class PageState:
         return bool(self.sesskey) and not self.not_logged_in
 
 
-def required_action(url: str, wwwroot: str) -> str | None:
+def required_action(url: str, wwwroot: Wwwroot) -> str | None:
     """What the site demands when *url* is one of its required-action pages, else None."""
-    path = urlsplit(url).path
-    base = urlsplit(wwwroot).path
+    path = wwwroot.page_path(url)
     for prefix, what in REQUIRED_ACTIONS.items():
-        if path.startswith(base + prefix):
+        if path is not None and path.startswith(prefix):
             return what
     return None
 
 
-def logged_in_reason(state: PageState, url: str, wwwroot: str, sesskey: str | None) -> str | None:
+def logged_in_reason(
+    state: PageState, url: str, wwwroot: Wwwroot, sesskey: str | None
+) -> str | None:
     """None when *url* (showing *state*) is a logged-in page of the site — with *sesskey* on it,
     when one is given — else why not, in words."""
     what = required_action(url, wwwroot)

@@ -1,7 +1,9 @@
-"""Site addresses: one canonical wwwroot string per site, and the URLs under it.
+"""Site addresses: the Wwwroot value (one per site, parsed and normalized once at the edge) and
+the origin of any other URL.
 
 The wwwroot is how harvester names a site everywhere: in the keyring's service names, the
-index, the config and the variables it hands out (docs/contract.md).
+index, the config and the variables it hands out (docs/contract.md). This module is the one
+place that splits URLs.
 """
 
 from __future__ import annotations
@@ -65,32 +67,116 @@ def _host(hostname: str) -> str:
         raise UsageError(f"not a site URL: the host {hostname!r} is not a valid name") from None
 
 
-def normalize_wwwroot(url: str) -> str:
-    """Return the canonical wwwroot for *url*: scheme and host lower-cased (an international
-    host in punycode), the port only when it is not the scheme's default, no trailing slash, no
-    query or fragment. Raises UsageError for anything that is not an http(s) URL."""
-    from ..inputs import text as checked
+class Wwwroot(str):
+    """A site's wwwroot, parsed and normalized once, in the manner of httpx.URL: scheme and host
+    lower-cased (an international host in punycode), the port only when it is not the scheme's
+    default, no trailing slash, no query or fragment. Immutable. It *is* its canonical string
+    (how harvester names the site in keyring service names, the index, the config and the
+    variables it hands out), and it answers questions about itself: `origin`, `path` (the
+    folder), `secure`, the URLs under it, and whether a URL is on the site.
 
-    text = checked(url, "the site (--site)").strip()
-    if not text:
-        raise UsageError("no site given: pass --site URL or set HARVEST_SITE")
-    parts, port = _split(text)
-    scheme = parts.scheme.lower()
-    if scheme not in SITE_SCHEMES or not parts.hostname:
-        raise UsageError(
-            f"not a site URL: {_shown(text)} (expected http://host or https://host/path)"
-        )
-    if port == 0:
-        raise UsageError(f"not a site URL: {_shown(text)} (port 0 is no port)")
-    netloc = _host(parts.hostname)
-    if ":" in netloc:  # IPv6 literal
-        netloc = f"[{netloc}]"
-    if port is not None and port != DEFAULT_PORTS[scheme]:
-        netloc = f"{netloc}:{port}"
-    path = parts.path.rstrip("/")
-    if path.endswith("/login/index.php"):
-        path = path[: -len("/login/index.php")]
-    return f"{scheme}://{netloc}{path}"
+    Wwwroot(text) raises UsageError for anything that is not an http(s) URL; a Wwwroot given
+    to it is returned as it is, so values that are already parsed are never parsed again."""
+
+    origin: Origin
+    path: str  # the folder the site is installed in: "" at the root, else e.g. "/totara"
+
+    def __new__(cls, url: str) -> Wwwroot:
+        if isinstance(url, Wwwroot):
+            return url
+        from ..inputs import text as checked
+
+        text = checked(url, "the site (--site)").strip()
+        if not text:
+            raise UsageError("no site given: pass --site URL or set HARVEST_SITE")
+        parts, port = _split(text)
+        scheme = parts.scheme.lower()
+        if scheme not in SITE_SCHEMES or not parts.hostname:
+            raise UsageError(
+                f"not a site URL: {_shown(text)} (expected http://host or https://host/path)"
+            )
+        if port == 0:
+            raise UsageError(f"not a site URL: {_shown(text)} (port 0 is no port)")
+        host = _host(parts.hostname)
+        path = parts.path.rstrip("/")
+        if path.endswith("/login/index.php"):
+            path = path[: -len("/login/index.php")]
+        where = Origin(scheme, host, port or DEFAULT_PORTS[scheme])
+        self = super().__new__(cls, f"{where}{path}")
+        object.__setattr__(self, "origin", where)
+        object.__setattr__(self, "path", path)
+        return self
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Wwwroot is immutable ({name})")
+
+    def __repr__(self) -> str:
+        return f"Wwwroot({str(self)!r})"
+
+    def __reduce__(self) -> tuple[type[Wwwroot], tuple[str]]:
+        return (Wwwroot, (str(self),))
+
+    @property
+    def secure(self) -> bool:
+        return self.origin.scheme == "https"
+
+    @property
+    def display(self) -> str:
+        """The form to show people: the canonical string (it never carries credentials)."""
+        return str(self)
+
+    @property
+    def login_url(self) -> str:
+        return f"{self}/login/index.php"
+
+    @property
+    def ajax_url(self) -> str:
+        return f"{self}{AJAX_PATH}"
+
+    @property
+    def logout_url(self) -> str:
+        return f"{self}/login/logout.php"
+
+    @property
+    def cookie_url(self) -> str:
+        """The URL whose cookies are the site's: a cookie's path matches by prefix, and a site
+        in a folder sets its cookie on the folder plus "/" (docs/totara-protocol.md)."""
+        return f"{self}/"
+
+    def page_path(self, url: str) -> str | None:
+        """The path of *url* inside the site ("/login/index.php"), or None when *url* is not
+        the site's own: another origin (however its port is written), or, for a site in a
+        folder, a path outside that folder."""
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return None
+        if origin(url) != self.origin:
+            return None
+        if not self.path:
+            return parts.path or "/"
+        if parts.path == self.path:
+            return "/"
+        if parts.path.startswith(self.path + "/"):
+            return parts.path[len(self.path) :]
+        return None
+
+    def contains(self, url: str) -> bool:
+        """Whether *url* is the site's own (page_path is not None)."""
+        return self.page_path(url) is not None
+
+    def is_ajax(self, url: str) -> bool:
+        """Whether *url* is the site's ajax.php."""
+        return self.page_path(url) == AJAX_PATH
+
+
+AJAX_PATH = "/totara/webapi/ajax.php"
+
+
+def normalize_wwwroot(url: str) -> Wwwroot:
+    """The parsed, canonical wwwroot of *url* (Wwwroot); UsageError for anything that is not
+    an http(s) URL."""
+    return Wwwroot(url)
 
 
 def origin(url: str) -> Origin | None:
@@ -112,18 +198,6 @@ def same_origin(a: str, b: str) -> bool:
     return found is not None and found == origin(b)
 
 
-def login_url(wwwroot: str) -> str:
-    return f"{wwwroot}/login/index.php"
-
-
-def ajax_url(wwwroot: str) -> str:
-    return f"{wwwroot}/totara/webapi/ajax.php"
-
-
-def logout_url(wwwroot: str) -> str:
-    return f"{wwwroot}/login/logout.php"
-
-
 def without_query(url: str) -> str:
     """*url* without query and fragment: safe to show (a query may carry a sesskey or a code)."""
     parts = urlsplit(url)
@@ -131,16 +205,5 @@ def without_query(url: str) -> str:
 
 
 def on_site(url: str, wwwroot: str) -> bool:
-    """Whether *url* is the site's own: its origin (however the port is written) and, for a
-    site in a folder, a path in that folder."""
-    if not same_origin(url, wwwroot):
-        return False
-    folder = urlsplit(wwwroot).path.rstrip("/")
-    path = urlsplit(url).path
-    return not folder or path == folder or path.startswith(folder + "/")
-
-
-def cookie_url(wwwroot: str) -> str:
-    """The URL whose cookies are the site's: a cookie's path matches by prefix, and a site in a
-    folder sets its cookie on the folder plus "/" (docs/totara-protocol.md)."""
-    return wwwroot + "/"
+    """Whether *url* is the site's own (Wwwroot.contains)."""
+    return Wwwroot(wwwroot).contains(url)

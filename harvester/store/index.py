@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict
 
-from ..errors import StateUnwritable
+from ..errors import StateUnwritable, UsageError
+from ..site.wwwroot import Wwwroot
 from .files import require_folder, write_atomic
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 class IndexRow(TypedDict):
     """One row of sessions.json, as stored."""
 
-    wwwroot: str
+    wwwroot: Wwwroot
     user: str
     cookie_name: str
     obtained_at: float
@@ -121,6 +122,10 @@ def _row(raw: object) -> IndexRow | None:
     number = (int, float)
     if not (isinstance(site, str) and site and isinstance(user, str) and user):
         return None
+    try:
+        wwwroot = Wwwroot(site)  # parsed here, at the edge: the rest of harvester gets the value
+    except UsageError:
+        return None
     if not isinstance(cookie, (str, type(None))) or isinstance(obtained, bool):
         return None
     if not isinstance(obtained, (*number, type(None))) or not isinstance(
@@ -128,7 +133,7 @@ def _row(raw: object) -> IndexRow | None:
     ):
         return None
     return {
-        "wwwroot": site,
+        "wwwroot": wwwroot,
         "user": user,
         "cookie_name": cookie or "",
         "obtained_at": float(obtained or 0.0),

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
 
-from ..errors import NoSession
+from ..errors import NoSession, UsageError
+from ..site.wwwroot import Wwwroot
 
 # Version 2 keeps the session cookie's attributes; version 1 entries are read with attributes
 # derived from the wwwroot and written as version 2 the next time they are stored.
@@ -55,15 +56,14 @@ class CookieAttributes:
     expires: float | None = None  # None: a browser-session cookie (Totara's)
 
     @classmethod
-    def derived(cls, wwwroot: str) -> CookieAttributes:
+    def derived(cls, wwwroot: Wwwroot) -> CookieAttributes:
         """What Totara sets when nothing else is known (docs/totara-protocol.md): host-only,
         on the wwwroot's path plus "/", HttpOnly, Secure on https, no expiry."""
-        parts = urlsplit(wwwroot)
         return cls(
-            domain=parts.hostname or "",
+            domain=wwwroot.origin.host,
             host_only=True,
-            path=parts.path.rstrip("/") + "/",
-            secure=parts.scheme == "https",
+            path=wwwroot.path + "/",
+            secure=wwwroot.secure,
             http_only=True,
             same_site="Lax",
         )
@@ -126,6 +126,7 @@ class CookieAttributes:
 class Session:
     """A logged-in Totara session. Its repr never shows the cookie value or the sesskey."""
 
+    # As stored and handed out (TOTARA_WWWROOT); `site` is the parsed value, made once on use.
     wwwroot: str
     user: str
     cookie_name: str
@@ -138,12 +139,23 @@ class Session:
 
     def __post_init__(self) -> None:
         if self.cookie_attributes is None:
-            object.__setattr__(self, "cookie_attributes", CookieAttributes.derived(self.wwwroot))
+            try:
+                site = self.site
+            except UsageError:  # a stored value that is no site URL: nothing to derive from
+                return
+            object.__setattr__(self, "cookie_attributes", CookieAttributes.derived(site))
+
+    @functools.cached_property
+    def site(self) -> Wwwroot:
+        """The site this session belongs to, parsed (UsageError for a stored value that is no
+        site URL: such a session can be handed out as it is, never sent anywhere)."""
+        return Wwwroot(self.wwwroot)
 
     @property
     def cookie(self) -> CookieAttributes:
         """The session cookie's attributes: as the site set them, else derived."""
-        assert self.cookie_attributes is not None  # set by __post_init__
+        if self.cookie_attributes is None:
+            return CookieAttributes.derived(self.site)
         return self.cookie_attributes
 
     @property

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import NoSession, StateUnwritable, UsageError
+from ..site.wwwroot import Wwwroot
 from . import keyring_access
 from .index import IndexRow, SessionIndex, pop
 from .session import Session
@@ -37,7 +38,7 @@ def state_dir() -> Path:
 
 @dataclass(frozen=True)
 class IndexEntry:
-    wwwroot: str
+    wwwroot: Wwwroot
     user: str
     cookie_name: str
     obtained_at: float
@@ -76,7 +77,7 @@ class SessionStore:
             old = pop(rows, session.wwwroot, session.user)
             rows.append(
                 {
-                    "wwwroot": session.wwwroot,
+                    "wwwroot": session.site,
                     "user": session.user,
                     "cookie_name": session.cookie_name,
                     "obtained_at": session.obtained_at,
@@ -107,7 +108,7 @@ class SessionStore:
     def load_password(self, wwwroot: str, user: str) -> str | None:
         return keyring_access.get_secret(PASSWORD_SERVICE.format(wwwroot=wwwroot), user)
 
-    def save_password(self, wwwroot: str, user: str, password: str) -> None:
+    def save_password(self, wwwroot: Wwwroot, user: str, password: str) -> None:
         service = PASSWORD_SERVICE.format(wwwroot=wwwroot)
         self._both(
             lambda rows: _mark_password(rows, wwwroot, user, True),
@@ -116,7 +117,7 @@ class SessionStore:
             lambda: keyring_access.set_secret(service, user, password),
         )
 
-    def delete_password(self, wwwroot: str, user: str) -> bool:
+    def delete_password(self, wwwroot: Wwwroot, user: str) -> bool:
         service = PASSWORD_SERVICE.format(wwwroot=wwwroot)
         return self._both(
             lambda rows: _mark_password(rows, wwwroot, user, False),
@@ -152,7 +153,7 @@ class SessionStore:
             self.index.edit(undo)
             raise
 
-    def site_for(self, user: str | None) -> str:
+    def site_for(self, user: str | None) -> Wwwroot:
         """The one site *user* has a stored session for (used when --site is left out)."""
         sites = sorted({e.wwwroot for e in self.entries() if user is None or e.user == user})
         who = f" for {user}" if user else ""
@@ -209,7 +210,7 @@ class SessionStore:
         return [IndexEntry(**row) for row in self.index.rows()]
 
 
-def _mark_password(entries: list[IndexRow], wwwroot: str, user: str, value: bool) -> None:
+def _mark_password(entries: list[IndexRow], wwwroot: Wwwroot, user: str, value: bool) -> None:
     entry = pop(entries, wwwroot, user)
     if entry is None:
         if not value:

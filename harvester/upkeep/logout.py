@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..errors import NoSession, SiteError, SiteUnreachable, StateUnwritable
 from ..logins.verify import check_session
 from ..site.http import credential_client, exchange, maintenance
-from ..site.wwwroot import logout_url
+from ..site.wwwroot import Wwwroot
 from ..store.sessions import SessionStore
 
 
@@ -18,7 +18,7 @@ class LogoutResult:
 
 
 def logout(
-    store: SessionStore, wwwroot: str, user: str, *, timeout: float = 30.0, local: bool = False
+    store: SessionStore, wwwroot: Wwwroot, user: str, *, timeout: float = 30.0, local: bool = False
 ) -> LogoutResult:
     """End the session on the site (logout with its sesskey) and remove it locally.
 
@@ -34,7 +34,7 @@ def logout(
 
 
 def _logout(
-    store: SessionStore, wwwroot: str, user: str, *, timeout: float, local: bool
+    store: SessionStore, wwwroot: Wwwroot, user: str, *, timeout: float, local: bool
 ) -> LogoutResult:
     try:
         session = store.load(wwwroot, user)
@@ -60,7 +60,7 @@ def _logout(
             answer = exchange(
                 http,
                 "GET",
-                logout_url(wwwroot),
+                wwwroot.logout_url,
                 timeout=timeout,
                 where=wwwroot,
                 params={"sesskey": session.sesskey},
@@ -71,7 +71,7 @@ def _logout(
             raise down
         if answer.status not in (302, 303):
             raise SiteError(
-                f"{logout_url(wwwroot)} answered HTTP {answer.status}, not the logout's redirect"
+                f"{wwwroot.logout_url} answered HTTP {answer.status}, not the logout's redirect"
             )
     except SiteUnreachable as exc:
         if local:

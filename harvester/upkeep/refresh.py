@@ -25,6 +25,7 @@ from ..redact import redact
 from ..settings.config import BrowserOptions, Config, load_config
 from ..settings.targets import Target
 from ..site.http import credential_client
+from ..site.wwwroot import Wwwroot
 from ..store.session import Session
 from ..store.sessions import SessionStore
 
@@ -214,24 +215,9 @@ async def _refresh_one(
         lock.release()
 
 
-def refresh_one(
-    store: SessionStore,
-    wwwroot: str,
-    user: str,
-    timeout: float = 30.0,
-    config: Config | None = None,
-    relogin: bool = True,
-) -> Session:
-    """A live session for *user*, logging in again if needed (and *relogin*); raises the
-    failure's error."""
-    result = _refresh_single(store, wwwroot, user, timeout, config, relogin)
-    assert result.session is not None
-    return result.session
-
-
 def _refresh_single(
     store: SessionStore,
-    wwwroot: str,
+    wwwroot: Wwwroot,
     user: str,
     timeout: float,
     config: Config | None,
@@ -264,7 +250,7 @@ def refresh_hook(store: SessionStore, timeout: float = 30.0) -> Callable[[Sessio
         if not store.load_password(expired.wwwroot, expired.user):
             return None
         result = _refresh_single(
-            store, expired.wwwroot, expired.user, timeout, None, relogin=logins == 0
+            store, expired.site, expired.user, timeout, None, relogin=logins == 0
         )
         if result.outcome == REFRESHED:
             logins += 1

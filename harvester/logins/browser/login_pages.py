@@ -22,7 +22,7 @@ from ...errors import (
 from ...settings.config import SiteProfile
 from ...site.http import maintenance
 from ...site.login_state import PAGE_PROBE, PageState, required_action
-from ...site.wwwroot import cookie_url, on_site, origin, same_origin, without_query
+from ...site.wwwroot import origin, without_query
 from .contexts import ContextPool, pool_of
 from .outcome import CapturedLogin, login_ended, read_outcome, translate
 
@@ -122,7 +122,7 @@ async def _attempt(
                 # round trip; a problem raised here ends the wait for a navigation at once
                 found = await page.evaluate(
                     FORM_PROBE,
-                    [*selectors, *credentials, str(origin(profile.wwwroot))],
+                    [*selectors, *credentials, str(profile.wwwroot.origin)],
                 )
                 button = _check_form(found, page.url, profile)
                 if not found.get("submitted"):  # a person's way: type, then click or Enter
@@ -133,7 +133,7 @@ async def _attempt(
                     else:
                         await page.press(profile.password_selector, "Enter", no_wait_after=True)
             state = PageState.from_probe(await page.evaluate(PAGE_PROBE, profile.error_selector))
-            cookies = await page.context.cookies(cookie_url(profile.wwwroot))
+            cookies = await page.context.cookies(profile.wwwroot.cookie_url)
             return read_outcome(page.url, state, cookies, profile, user)
         except PlaywrightError as exc:
             raise translate(exc, profile.wwwroot, timeout) from None
@@ -268,7 +268,7 @@ async def _await_logged_in(
         for page in pages:
             url = page.url
             try:
-                if on_site(url, profile.wwwroot):
+                if profile.wwwroot.contains(url):
                     probe = await page.evaluate(PAGE_PROBE, profile.error_selector)
                     state = PageState.from_probe(probe)
                     if not unattended and (
@@ -279,7 +279,7 @@ async def _await_logged_in(
                             notify(f"The site shows {without_query(url)}: finish it in the window.")
                         continue
                     if state.ready and login_ended(state, url, profile):
-                        cookies = await context.cookies(cookie_url(profile.wwwroot))
+                        cookies = await context.cookies(profile.wwwroot.cookie_url)
                         return read_outcome(url, state, cookies, profile, user)
                 elif unattended:
                     refused = await _error_text(page, profile.error_selector)
@@ -309,7 +309,7 @@ async def _await_logged_in(
 async def _goto_login_page(page: Page, profile: SiteProfile) -> None:
     """Open the login page; a redirect to another origin is single sign-on."""
     await _goto(page, profile.login_page)
-    if not on_site(page.url, profile.wwwroot):
+    if not profile.wwwroot.contains(page.url):
         raise LoginFlowError(
             f"the login page sent the browser to {without_query(page.url)} (single sign-on): "
             "log in with --headed, or configure the identity provider's steps "
@@ -327,7 +327,7 @@ def _check_form(found: dict[str, Any], url: str, profile: SiteProfile) -> bool:
             "site URL, or the selectors in the site config"
         )
     target = found.get("action")
-    if target and not same_origin(str(target), profile.wwwroot):
+    if target and origin(str(target)) != profile.wwwroot.origin:
         # An injected or broken theme: the password would leave the site. Nothing is typed.
         where = origin(str(target))
         shown = str(where) if where else repr(str(target)[:80])

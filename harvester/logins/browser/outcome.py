@@ -11,7 +11,7 @@ from typing import Any
 from ...errors import LoginFlowError, LoginRefused, SiteUnreachable, UsageError, first_line
 from ...settings.config import SiteProfile
 from ...site.login_state import PageState, required_action
-from ...site.wwwroot import without_query
+from ...site.wwwroot import Wwwroot, without_query
 from ...store.session import CookieAttributes, Session, header_safe
 
 INVALID_LOGIN = "Invalid login"
@@ -30,7 +30,7 @@ class CapturedLogin:
     sesskeys: tuple[str, ...] = field(repr=False)
     landing_url: str
 
-    def sessions(self, wwwroot: str, user: str, obtained_at: float) -> list[Session]:
+    def sessions(self, wwwroot: Wwwroot, user: str, obtained_at: float) -> list[Session]:
         return [
             Session(
                 wwwroot=wwwroot,
