@@ -695,16 +695,23 @@ CASES = [
         "a config folder that is a file (env)",
         9,
         "a-file is a file, not a folder",
-        lambda world: world.harvest(*env_of(world), HARVEST_CONFIG=f"{state_file(world)}/config.toml"),
+        lambda world: world.harvest(
+            *env_of(world), HARVEST_CONFIG=f"{state_file(world)}/config.toml"
+        ),
     ),
     Case(
         "XDG_CONFIG_HOME whose harvester folder is a file (site add)",
         9,
         "harvester is a file, not a folder",
         lambda world: world.harvest(
-            "site", "add", "x", "--url", "http://h",
-            HARVEST_CONFIG="", XDG_CONFIG_HOME=state_file(world, inside=True),
-        ),  # fmt: skip
+            "site",
+            "add",
+            "x",
+            "--url",
+            "http://h",
+            HARVEST_CONFIG="",
+            XDG_CONFIG_HOME=state_file(world, inside=True),
+        ),
     ),
     Case(
         "exec with options after the command's name",
