@@ -30,6 +30,7 @@ from harvester.logins.browser.login_pages import login_with_password
 from harvester.logins.browser.runner import run_with_browser
 from harvester.settings.config import SiteProfile
 from harvester.settings.targets import Target
+from harvester.site.wwwroot import Wwwroot
 from harvester.store.session import Session
 from harvester.store.sessions import SessionStore
 from harvester.upkeep.refresh import default_concurrency, refresh_sessions
@@ -70,7 +71,7 @@ def warm_logins(site: DevSite, runs: int, *, reuse: bool = True, full: bool = Fa
     """Median of logins in one already-open browser (the first one warms it up): lean pages in
     a warm context kept for the next login (*reuse*, as refresh does) or a new context each
     time; *full* pages (the site's profile says its login needs scripts) for comparison."""
-    profile = SiteProfile(site.url, login_needs_scripts=full)
+    profile = SiteProfile(Wwwroot(site.url), login_needs_scripts=full)
 
     async def work(browser: Browser) -> float:
         pool = pool_of(browser, keep=reuse)
@@ -177,9 +178,9 @@ def refresh_rows(sizes: list[int]) -> list[tuple[str, str, float, float, int]]:
         users = {f"user{i:02d}": f"pw-{i}" for i in range(size)}
         with DevSite(users) as site, tempfile.TemporaryDirectory() as state:
             store = SessionStore(Path(state))
-            targets = [Target(site.url, name) for name in users]
+            targets = [Target(Wwwroot(site.url), name) for name in users]
             for name, password in users.items():
-                store.save_password(site.url, name, password)
+                store.save_password(Wwwroot(site.url), name, password)
 
             def measure(run: Callable[[], object]) -> tuple[float, float]:
                 site.state.kill_sessions()  # every session expired, as after a long night
