@@ -7,7 +7,8 @@ Public API (imports are lazy so that `harvest env` stays fast):
 
 The package by stage, each using only the stages before it (the order is STAGES, below, and
 tests/test_layout.py holds every import to it): the foundation (`errors`, `redact`, `inputs`);
-`site/` (a site's address, HTTP rules, ajax answers); `store/` (the Session and the keyring);
+`site/` (a site's address, HTTP rules, ajax answers); `operations/` (Totara's operations as
+data, and the checks a request passes); `store/` (the Session and the keyring);
 `settings/` (the config file, --site/--user); `logins/` (the browser login and its proof);
 `upkeep/` (status, refresh, schedule, logout); `handoff/` (env, exec, cookie files, auth objects,
 the client, request, open); `devsite/` and `testing/`; `doctor`, `demo`; `cli/`. Contract and
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 STAGES: tuple[tuple[str, ...], ...] = (
     ("errors", "redact", "inputs"),
     ("site",),
+    ("operations",),
     ("store",),
     ("settings",),
     ("logins",),

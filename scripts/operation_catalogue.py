@@ -5,12 +5,16 @@
 
 Totara's ajax.php runs persisted operations only: one `.graphql` file each, in a `webapi/ajax/`
 folder of a component. For each, the catalogue keeps facts, never query text: the operation's
-name, whether it is a query or a mutation, whether it runs without a session (`_nosession`),
-and its variables with their GraphQL types and whether they are required (a non-null type
-without a default). The tree's Totara version (from version.php) is recorded with them.
+name, its component, whether it is a query or a mutation, whether it runs without a session
+(`_nosession`), and its variables with their GraphQL types and whether they are required (a
+non-null type without a default). From the schema files the ajax endpoint is built of
+(`webapi/*.graphqls` and `webapi/ajax/*.graphqls`, extensions included) it keeps the input
+objects and enums those variables use, nested: each input field's type and whether it is
+required, each enum's values. The tree's Totara version (from version.php) is recorded with
+them. Every file is read with a real GraphQL parser (graphql-core).
 
-Exit codes: 0 written; 2 the tree is not a Totara tree, or a definition cannot be read (the
-file is named). Standard library only: it runs before harvester is installed.
+Exit codes: 0 written; 2 the tree is not a Totara tree, or a file cannot be read (it is named).
+Run it with harvester's environment (graphql-core is one of harvester's dependencies).
 """
 
 from __future__ import annotations
@@ -22,72 +26,147 @@ import sys
 from pathlib import Path
 from typing import Any
 
-HEADER = re.compile(
-    r"^\s*(?P<type>query|mutation)\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<rest>[({])",
+from graphql import (
+    EnumTypeDefinitionNode,
+    EnumTypeExtensionNode,
+    GraphQLSyntaxError,
+    InputObjectTypeDefinitionNode,
+    InputObjectTypeExtensionNode,
+    ListTypeNode,
+    NamedTypeNode,
+    NonNullTypeNode,
+    OperationDefinitionNode,
+    TypeNode,
+    parse,
 )
-# `$name: Type` with an optional `= default`, one declaration (commas already removed)
-VARIABLE = re.compile(r"\$(?P<name>[A-Za-z_]\w*)\s*:\s*(?P<type>[^=]+?)\s*(?P<default>=.+)?")
-TYPE = re.compile(r"\[*[A-Za-z_]\w*!?(?:\]!?)*")
+
 VERSION = re.compile(r"\$TOTARA->version\s*=\s*'([^']+)'")
 BUILD = re.compile(r"\$TOTARA->build\s*=\s*'([^']+)'")
+# Folders of server/ whose sub-folders are plugins of one type: server/mod/perform -> mod_perform,
+# server/mod/perform/element/long_text -> performelement_long_text (the longest match wins)
+PLUGIN_FOLDERS = {
+    ("mod",): "mod", ("blocks",): "block", ("auth",): "auth", ("enrol",): "enrol",
+    ("repository",): "repository", ("question", "type"): "qtype", ("theme",): "theme",
+    ("report",): "report", ("local",): "local", ("filter",): "filter", ("ml",): "ml",
+    ("course", "format"): "format", ("admin", "tool"): "tool", ("container", "type"): "container",
+    ("lib", "editor"): "editor", ("lib", "editor", "weka", "extensions"): "weka",
+    ("message", "output"): "message", ("totara",): "totara",
+    ("totara", "engage", "resources"): "engage",
+    ("totara", "contentmarketplace", "contentmarketplaces"): "contentmarketplace",
+    ("mod", "contentmarketplace", "contentmarketplaces"): "contentmarketplaceactivity",
+    ("mod", "perform", "element"): "performelement", ("totara", "competency", "pathway"): "pathway",
+    ("totara", "criteria", "plugins"): "criteria", ("totara", "hierarchy", "prefix"): "hierarchy",
+}  # fmt: skip
+BUILT_IN_SCALARS = {"Int", "Float", "String", "Boolean", "ID"}
 
 
 class Unreadable(Exception):
-    """A definition this script cannot read; the message names the file."""
+    """A file this script cannot read; the message names it."""
 
 
-def strip_comments(text: str) -> str:
-    """GraphQL comments run from # to the end of the line (outside strings)."""
-    out = []
-    for line in text.splitlines():
-        in_string = False
-        for index, char in enumerate(line):
-            if char == '"':
-                in_string = not in_string
-            elif char == "#" and not in_string:
-                line = line[:index]
-                break
-        out.append(line)
-    return "\n".join(out)
+def type_text(node: TypeNode) -> str:
+    if isinstance(node, NonNullTypeNode):
+        return type_text(node.type) + "!"
+    if isinstance(node, ListTypeNode):
+        return f"[{type_text(node.type)}]"
+    assert isinstance(node, NamedTypeNode)
+    return node.name.value
+
+
+def named_type(text: str) -> str:
+    return text.strip("[]!")
+
+
+def component_of(path: Path, root: Path) -> str:
+    """Totara's component name from where a definition lives: server/lib -> core,
+    server/completion -> core_completion, server/totara/core -> totara_core, and the plugin
+    folders above."""
+    parts = path.relative_to(root).parts
+    last = len(parts) - 1 - parts[::-1].index("webapi")  # a component may be named webapi
+    inside = parts[1:last] if parts[0] == "server" else parts[:last]
+    if not inside or inside == ("lib",):
+        return "core"
+    for size in range(len(inside) - 1, 0, -1):
+        prefix = PLUGIN_FOLDERS.get(inside[:size])
+        if prefix is not None:
+            return "_".join([prefix, *inside[size:]])
+    return "_".join(["core", *inside])
+
+
+def _parse(path: Path, root: Path) -> Any:
+    shown = path.relative_to(root).as_posix()
+    try:
+        return parse(path.read_text(encoding="utf-8"), no_location=True)
+    except GraphQLSyntaxError as exc:
+        raise Unreadable(f"{shown}: {exc.message}") from None
 
 
 def read_definition(path: Path, root: Path) -> dict[str, Any]:
     """The facts of one persisted operation."""
     shown = path.relative_to(root).as_posix()
-    text = strip_comments(path.read_text(encoding="utf-8"))
-    found = HEADER.search(text)
-    if found is None:
-        raise Unreadable(f"{shown}: no 'query NAME' or 'mutation NAME' at its start")
-    variables: list[dict[str, Any]] = []
-    if found.group("rest") == "(":
-        start = found.end()
-        end = text.find(")", start)
-        if end < 0:
-            raise Unreadable(f"{shown}: the variable list of {found.group('name')} never closes")
-        declared = " ".join(text[start:end].split())
-        for part in re.split(r"(?=\$)", declared):
-            part = part.strip().rstrip(",").strip()
-            if not part:
-                continue
-            match = VARIABLE.fullmatch(part)
-            graphql_type = "".join(match.group("type").split()) if match else ""
-            if match is None or not TYPE.fullmatch(graphql_type):
-                raise Unreadable(f"{shown}: cannot read the variable {part!r}")
-            variables.append(
-                {
-                    "name": match.group("name"),
-                    "type": graphql_type,
-                    "required": graphql_type.endswith("!") and match.group("default") is None,
-                }
-            )
-    name = found.group("name")
+    document = _parse(path, root)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    named = operations[0].name if len(operations) == 1 else None
+    if named is None:
+        raise Unreadable(f"{shown}: not one named query or mutation")
+    operation = operations[0]
+    if operation.operation.value not in ("query", "mutation"):
+        raise Unreadable(f"{shown}: a {operation.operation.value}, not a query or a mutation")
+    name = named.value
+    variables = [
+        {
+            "name": v.variable.name.value,
+            "type": type_text(v.type),
+            "required": isinstance(v.type, NonNullTypeNode) and v.default_value is None,
+        }
+        for v in operation.variable_definitions or ()
+    ]
     return {
         "name": name,
-        "type": found.group("type"),
+        "component": component_of(path, root),
+        "type": operation.operation.value,
         "nosession": name.endswith("_nosession"),
         "variables": variables,
         "file": shown,
     }
+
+
+def schema_types(files: list[Path], root: Path) -> dict[str, dict[str, Any]]:
+    """Every input object and enum the ajax schema files define or extend."""
+    types: dict[str, dict[str, Any]] = {}
+    for path in files:
+        for node in _parse(path, root).definitions:
+            if isinstance(node, (InputObjectTypeDefinitionNode, InputObjectTypeExtensionNode)):
+                entry = types.setdefault(node.name.value, {"kind": "input", "fields": []})
+                entry["fields"].extend(
+                    {
+                        "name": field.name.value,
+                        "type": type_text(field.type),
+                        "required": isinstance(field.type, NonNullTypeNode)
+                        and field.default_value is None,
+                    }
+                    for field in node.fields or ()
+                )
+            elif isinstance(node, (EnumTypeDefinitionNode, EnumTypeExtensionNode)):
+                entry = types.setdefault(node.name.value, {"kind": "enum", "values": []})
+                entry["values"].extend(value.name.value for value in node.values or ())
+    return types
+
+
+def used_types(
+    operations: list[dict[str, Any]], types: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The input objects and enums the operations' variables reach, nested."""
+    wanted = [named_type(v["type"]) for op in operations for v in op["variables"]]
+    kept: dict[str, Any] = {}
+    while wanted:
+        name = wanted.pop()
+        if name in kept or name not in types:
+            continue
+        kept[name] = types[name]
+        if types[name]["kind"] == "input":
+            wanted.extend(named_type(field["type"]) for field in types[name]["fields"])
+    return {name: kept[name] for name in sorted(kept)}
 
 
 def totara_version(root: Path) -> tuple[str, str]:
@@ -101,12 +180,18 @@ def totara_version(root: Path) -> tuple[str, str]:
     raise Unreadable(f"{root}: no version.php with $TOTARA->version: not a Totara source tree")
 
 
+def _files(root: Path, pattern: str) -> list[Path]:
+    return [
+        path
+        for path in sorted(root.rglob(pattern))
+        if path.is_file() and "node_modules" not in path.parts and "tests" not in path.parts
+    ]
+
+
 def catalogue(root: Path) -> dict[str, Any]:
     version, build = totara_version(root)
     operations: dict[str, dict[str, Any]] = {}
-    for path in sorted(root.rglob("webapi/ajax/*.graphql")):
-        if "node_modules" in path.parts or not path.is_file():
-            continue
+    for path in _files(root, "webapi/ajax/*.graphql"):
         facts = read_definition(path, root)
         if facts["name"] in operations:
             raise Unreadable(
@@ -114,10 +199,13 @@ def catalogue(root: Path) -> dict[str, Any]:
                 f"{operations[facts['name']]['file']}"
             )
         operations[facts["name"]] = facts
+    ordered = [operations[name] for name in sorted(operations)]
+    schema = _files(root, "webapi/*.graphqls") + _files(root, "webapi/ajax/*.graphqls")
     return {
         "totara_version": version,
         "totara_build": build,
-        "operations": [operations[name] for name in sorted(operations)],
+        "operations": ordered,
+        "types": used_types(ordered, schema_types(schema, root)),
     }
 
 
@@ -135,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(
-            f"{len(data['operations'])} operations of Totara {data['totara_version']} "
-            f"written to {args.output}",
+            f"{len(data['operations'])} operations and {len(data['types'])} types of Totara "
+            f"{data['totara_version']} written to {args.output}",
             file=sys.stderr,
         )
     else:

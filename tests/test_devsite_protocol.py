@@ -471,3 +471,18 @@ def test_every_operation_the_readme_and_the_demo_name_is_one_the_bundled_site_an
     named.add(demo.USER_OPERATION)
     assert named, "no operation names found"
     assert named <= set(OPERATIONS), named - set(OPERATIONS)
+
+
+def test_every_operation_the_readme_the_demo_and_the_site_name_is_in_the_catalogue() -> None:
+    from pathlib import Path
+
+    from harvester import demo
+    from harvester.devsite.webapi import OPERATIONS
+    from harvester.operations.catalogue import shipped
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "README.md").read_text() + Path(demo.__file__).read_text()
+    named = set(re.findall(r"harvest (?:request|curl|operations) ([a-z][a-z0-9_]+)", text))
+    named |= set(re.findall(r'"operationName": ?"([a-z][a-z0-9_]+)"', text))
+    named |= set(OPERATIONS) | {demo.USER_OPERATION}
+    assert named - set(shipped().operations) == set()

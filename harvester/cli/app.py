@@ -64,10 +64,18 @@ def show_warnings() -> None:
 
 
 from . import (  # noqa: E402  (the commands register themselves on `app`)
+    api_commands,
     session_commands,
     site_commands,
     tool_commands,
     upkeep_commands,
 )
 
-__all__ = ["app", "session_commands", "site_commands", "tool_commands", "upkeep_commands"]
+__all__ = [
+    "api_commands",
+    "app",
+    "session_commands",
+    "site_commands",
+    "tool_commands",
+    "upkeep_commands",
+]

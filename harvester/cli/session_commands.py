@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from .api_commands import complete_operation
 from .app import app
 from .options import (
     BrowserPathOption,
@@ -154,7 +155,14 @@ def exec_(
 
 @app.command()
 def request(
-    operation: Annotated[str, typer.Argument(help="Persisted operation name.")],
+    operation: Annotated[
+        str,
+        typer.Argument(
+            help="Persisted operation name (see harvest operations).",
+            autocompletion=complete_operation,
+            show_default=False,
+        ),
+    ] = "",
     user: Annotated[
         str, typer.Option("--user", "-u", help="Totara username (not needed for _nosession).")
     ] = "",
@@ -162,19 +170,47 @@ def request(
     variables: Annotated[
         str, typer.Option("--variables", help="JSON object, @file, or - for standard input.")
     ] = "{}",
+    batch: Annotated[
+        str,
+        typer.Option(
+            "--batch",
+            help="Several operations in one POST: a JSON array of "
+            '{"operationName": …, "variables": …}, from a file or - (queries only).',
+        ),
+    ] = "",
+    no_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-check", help="Send variables the catalogue would refuse (another Totara)."
+        ),
+    ] = False,
     timeout: TimeoutOption = 30.0,
 ) -> None:
-    """POST one operation to the site's ajax.php with the stored session; print the answer.
+    """POST an operation (or a --batch) to the site's ajax.php with the stored session; print
+    the answer.
 
-    Operations ending in _nosession need no user and send neither cookie nor sesskey.
-    GraphQL errors go to stderr: exit 4 for require_login/require_refresh, 8 for others.
+    Before anything is sent, the name must follow Totara's rule, and the variables must fit
+    what the operation declares (harvest operations NAME shows it); a name the catalogue does
+    not know is sent with a warning. Operations ending in _nosession need no user and send
+    neither cookie nor sesskey. GraphQL errors go to stderr: exit 4 for require_login or
+    require_refresh, 8 for others.
     """
-    from ..handoff.request import read_variables, request_operation
+    from ..errors import UsageError
+    from ..handoff.request import read_batch, read_variables, request_operations
 
-    answer = request_operation(
-        operation, read_variables(variables), site=site, user=user, timeout=timeout
+    if batch and (operation or variables != "{}"):
+        raise UsageError("--batch holds the operations and their variables: give it alone")
+    operations = read_batch(batch) if batch else [(operation, read_variables(variables))]
+
+    def show(answers: list[object]) -> None:
+        if batch:  # every answer, the good ones too; the first error then sets the exit code
+            typer.echo(json.dumps(answers, ensure_ascii=False))
+
+    answers = request_operations(
+        operations, site=site, user=user, timeout=timeout, check=not no_check, on_answers=show
     )
-    typer.echo(json.dumps(answer, ensure_ascii=False))
+    if not batch:
+        typer.echo(json.dumps(answers[0], ensure_ascii=False))
 
 
 @app.command("open")

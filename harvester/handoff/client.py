@@ -137,6 +137,10 @@ class TotaraClient:
             raise UsageError("no operation to run")
         for name, _ in operations:
             check_operation_name(name)
+        if len(operations) > 1:
+            from ..operations.checks import refuse_mutations_in_batch
+
+            refuse_mutations_in_batch([name for name, _ in operations])
         payload = [{"operationName": n, "variables": dict(v or {})} for n, v in operations]
         body: Any = payload if len(payload) > 1 else payload[0]
         nosession = all(is_nosession(n) for n, _ in operations)

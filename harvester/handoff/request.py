@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from ..errors import NoSession, SessionExpired, UsageError
 from ..inputs import text as checked
 from ..settings.targets import stored_session
-from ..site.ajax import check_operation_name, data_of
+from ..site.ajax import data_of
 from ..store.sessions import SessionStore
 from .client import TotaraClient, is_nosession
 
@@ -55,15 +56,41 @@ def request_operation(
     user: str = "",
     timeout: float = 30.0,
     store: SessionStore | None = None,
+    check: bool = True,
 ) -> Any:
     """POST *operation* and return the site's JSON answer for it (`{"data": …}`). A GraphQL
-    error raises its typed error; an expired session that cannot be renewed is NoSession."""
+    error raises its typed error; an expired session that cannot be renewed is NoSession.
+    Checked first against the operation catalogue (operations/checks.py; *check* False skips
+    the variables' checks, never the name rule)."""
+    [answer] = request_operations(
+        [(operation, variables)], site=site, user=user, timeout=timeout, store=store, check=check
+    )
+    return answer
+
+
+def request_operations(
+    operations: list[tuple[str, dict[str, Any]]],
+    *,
+    site: str = "",
+    user: str = "",
+    timeout: float = 30.0,
+    store: SessionStore | None = None,
+    check: bool = True,
+    on_answers: Callable[[list[Any]], None] | None = None,
+) -> list[Any]:
+    """`harvest request` for one operation or a batch (one POST); the answer of each, in order.
+    The first GraphQL error raises its typed error, after *on_answers* (if given) has seen
+    every answer: a batch's good answers are not lost to another's error."""
+    from ..operations.checks import check_request
     from ..settings.config import load_config
     from ..upkeep.refresh import refresh_hook
 
-    check_operation_name(operation)  # before the keyring is asked, or anything sent
+    if not operations:
+        raise UsageError("no operation to run: name one, or give --batch FILE")
+    # before the keyring is asked, or anything sent
+    check_request(operations, variables=check)
     store = store or SessionStore()
-    if is_nosession(operation) and not user:
+    if all(is_nosession(name) for name, _ in operations) and not user:
         client = TotaraClient(load_config().resolve(site).wwwroot, timeout=timeout)
     else:
         profile, session = stored_session(site, user, store)
@@ -73,14 +100,50 @@ def request_operation(
             profile.wwwroot, session, timeout=timeout, on_expired=refresh_hook(store, timeout)
         )
     with client:
-        [answer] = client.request([(operation, variables)])
+        answers = client.request(operations)
+    if on_answers is not None:
+        on_answers(answers)
+    for answer, (name, _) in zip(answers, operations, strict=True):
+        try:
+            data_of(answer, name)  # raises the typed error
+        except SessionExpired as exc:
+            raise NoSession(
+                f"{name}: {exc.site_message} (require_login): the session has expired or was "
+                "logged out; no saved password to log in "
+                f"again: run harvest login --user {user} --site {client.wwwroot} (add "
+                "--save-password for automatic re-login)"
+            ) from None
+    return answers
+
+
+def read_batch(spec: str, stdin: TextIO | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """--batch: a JSON array of {"operationName": …, "variables": {…}} (Totara's own batch
+    body), from @FILE, a file name, or - for standard input."""
+    path = spec[1:] if spec.startswith("@") else spec
+    if path == "-":
+        stream = stdin or sys.stdin
+        raw: bytes | str = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+        text, where = _decoded(raw, "standard input"), "standard input"
+    else:
+        try:
+            with open(path, "rb") as handle:
+                text, where = _decoded(handle.read(), path), path
+        except OSError as exc:
+            raise UsageError(f"cannot read --batch file {path}: {exc.strerror}") from None
     try:
-        data_of(answer, operation)  # raises the typed error
-    except SessionExpired as exc:
-        raise NoSession(
-            f"{operation}: {exc.site_message} (require_login): the session has expired or was "
-            "logged out; no saved password to log in "
-            f"again: run harvest login --user {user} --site {client.wwwroot} (add "
-            "--save-password for automatic re-login)"
-        ) from None
-    return answer
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{where} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(value, list) or not value:
+        raise UsageError(
+            f'{where} must be a JSON array: [{{"operationName": "…", "variables": {{}}}}, …]'
+        )
+    batch = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or not isinstance(item.get("operationName"), str):
+            raise UsageError(f"{where}: item {index} has no operationName")
+        variables = item.get("variables", {})
+        if not isinstance(variables, dict):
+            raise UsageError(f"{where}: item {index}: variables must be a JSON object")
+        batch.append((str(item["operationName"]), variables))
+    return batch

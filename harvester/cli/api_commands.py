@@ -1,0 +1,97 @@
+"""`harvest operations`: what the site's API offers (the operation catalogue), for people and,
+with --json, for scripts."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from .app import app
+from .options import JsonOption
+
+
+def complete_operation(incomplete: str) -> list[str]:
+    """Shell completion of operation names (bash, zsh, fish), from the catalogue."""
+    from ..operations.catalogue import shipped
+
+    return sorted(name for name in shipped().operations if name.startswith(incomplete))
+
+
+@app.command()
+def operations(
+    word: Annotated[
+        str,
+        typer.Argument(
+            help="An operation's name (shows it), or a word to search names and components.",
+            autocompletion=complete_operation,
+        ),
+    ] = "",
+    mutations: Annotated[bool, typer.Option("--mutations", help="Only mutations.")] = False,
+    queries: Annotated[bool, typer.Option("--queries", help="Only queries.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List and search the operations of Totara's ajax API, or show one with its variables.
+
+    The catalogue is made from a Totara source tree (docs/operations.md); sites with plugins
+    have more. `harvest operations NAME` shows the variables (* required), the fields of their
+    input types, a --variables skeleton and a ready harvest request line.
+    """
+    from ..errors import UsageError
+    from ..operations.catalogue import describe, shipped
+
+    if mutations and queries:
+        raise UsageError("--mutations and --queries exclude each other")
+    catalogue = shipped()
+    operation = catalogue.get(word)
+    if operation is not None:
+        shown = describe(operation, catalogue)
+        if as_json:
+            typer.echo(json.dumps(shown, indent=1))
+            return
+        _print_operation(shown)
+        return
+    kind = "mutation" if mutations else "query" if queries else None
+    found = catalogue.search(word, kind)
+    if as_json:
+        rows = [
+            {"name": o.name, "component": o.component, "type": o.kind, "nosession": o.nosession}
+            for o in found
+        ]
+        typer.echo(json.dumps({"totara": catalogue.label, "operations": rows}, indent=1))
+        return
+    if not found:
+        near = catalogue.closest(word)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise UsageError(f"no operation of {catalogue.label} matches {word!r}{hint}")
+    width = max(len(o.name) for o in found)
+    for o in found:
+        typer.echo(f"{o.name:<{width}}  {o.kind:<8}  {o.component}")
+    total = len(catalogue.operations)
+    typer.echo(f"{len(found)} of {total} operations of {catalogue.label}", err=True)
+
+
+def _print_operation(shown: dict[str, object]) -> None:
+    name = str(shown["name"])
+    session = "no session needed" if shown["nosession"] else "needs a session (--user)"
+    typer.echo(f"{name}: a {shown['type']} of {shown['component']}, {session}; {shown['totara']}")
+    variables = shown["variables"]
+    assert isinstance(variables, list)
+    typer.echo("Variables (* required):" if variables else "Variables: none")
+    for v in variables:
+        typer.echo(f"  {'*' if v['required'] else ' '} ${v['name']}: {v['type']}")
+    types = shown["types"]
+    assert isinstance(types, dict)
+    for type_name, entry in types.items():
+        if entry["kind"] == "enum":
+            typer.echo(f"enum {type_name}: {' | '.join(entry['values'])}")
+            continue
+        typer.echo(f"input {type_name}:")
+        for f in entry["fields"]:
+            typer.echo(f"  {'*' if f['required'] else ' '} {f['name']}: {f['type']}")
+    skeleton = json.dumps(shown["skeleton"])
+    typer.echo(f"--variables skeleton (required only): {skeleton}")
+    user = "" if shown["nosession"] else " --user USER"
+    quoted = "'" + skeleton.replace("'", "'\\''") + "'"
+    typer.echo(f"Run it: harvest request {name}{user} --variables {quoted}")
