@@ -103,6 +103,11 @@ class InvalidSesskey(GraphQLError):
     exit_code = 4
 
 
+class NotDeveloperSite(SiteError):
+    """The developer API answered nothing: the site is not in GraphQL developer mode (exit 5;
+    site configuration, never a dead session)."""
+
+
 class SiteMaintenance(SiteUnreachable):
     """HTTP 503: the site is in maintenance; `retry_after` seconds when it said (exit 5)."""
 

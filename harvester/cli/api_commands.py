@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from .app import app
-from .options import JsonOption
+from .options import JsonOption, SiteOption, TimeoutOption, UserOption
 
 
 def complete_operation(incomplete: str) -> list[str]:
@@ -95,3 +95,68 @@ def _print_operation(shown: dict[str, object]) -> None:
     user = "" if shown["nosession"] else " --user USER"
     quoted = "'" + skeleton.replace("'", "'\\''") + "'"
     typer.echo(f"Run it: harvest request {name}{user} --variables {quoted}")
+
+
+@app.command()
+def query(
+    text: Annotated[
+        str, typer.Argument(help="GraphQL query text, @FILE, or - for standard input.")
+    ],
+    user: UserOption = "",
+    site: SiteOption = "",
+    variables: Annotated[
+        str, typer.Option("--variables", help="JSON object, @file, or - for standard input.")
+    ] = "{}",
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """Run query text on a site in developer mode, with the stored session; print the answer.
+
+    The developer API (dev_graphql_executor.php) answers only where the site's config.php
+    defines GRAPHQL_DEVELOPMENT_MODE; elsewhere this says so. The text is checked as GraphQL
+    before anything is sent. Build new requests here, then persist them (docs/operations.md).
+    """
+    from ..errors import UsageError
+    from ..handoff.devapi import run_query
+    from ..handoff.request import read_text, read_variables
+
+    if text == "-" and variables == "-":
+        raise UsageError("the query and --variables cannot both come from standard input")
+    answer = run_query(
+        read_text(text, "the query")[0],
+        read_variables(variables),
+        site=site,
+        user=user,
+        timeout=timeout,
+    )
+    typer.echo(json.dumps(answer, ensure_ascii=False))
+
+
+@app.command()
+def schema(
+    site: SiteOption = "",
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Write the SDL to FILE (mode 0600).")
+    ] = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an --output file harvester did not write.")
+    ] = False,
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """Save a developer-mode site's whole GraphQL schema (SDL) from dev_graphql_schema.php.
+
+    No session is needed. On a site that is not in developer mode this says so.
+    """
+    from ..handoff.cookie_files import HARVESTER_COMMENT
+    from ..handoff.devapi import fetch_schema
+    from ..handoff.export import check_output, write_output
+    from ..settings.config import load_config
+
+    if output:
+        check_output(output, force=force)
+    wwwroot = load_config().resolve(site).wwwroot
+    sdl = fetch_schema(wwwroot, timeout=timeout)
+    if not output:
+        typer.echo(sdl, nl=False)
+        return
+    write_output(output, f"{HARVESTER_COMMENT}the GraphQL schema of {wwwroot}\n{sdl}", force=force)
+    typer.echo(f"Wrote the schema of {wwwroot} to {output}", err=True)

@@ -3,7 +3,7 @@
 The command line is fixed (other tools use it); extend it, never break it:
     python -m harvester.devsite [--port 0] [--cookie-suffix S] [--user NAME:PASSWORD]...
                                 [--session-timeout SECONDS] [--lockout-threshold N]
-Extensions: [--path /PREFIX] [--tls-cert PEM --tls-key PEM] [--light]
+Extensions: [--path /PREFIX] [--tls-cert PEM --tls-key PEM] [--light] [--dev-mode]
 Test-only switches: [--idp [button|redirect]] [--force-password-change NAME]...
                     [--site-policy NAME]... [--maintenance] [--delay SECONDS]
                     [--ajax-status CODE [--ajax-body TEXT]] [--drip SECONDS] [--oversize MIB]
@@ -131,6 +131,12 @@ def parser() -> argparse.ArgumentParser:
         "--light",
         action="store_true",
         help="pages without the scripts, stylesheets, images and font a real Totara page loads",
+    )
+    p.add_argument(
+        "--dev-mode",
+        action="store_true",
+        help="GraphQL developer mode: dev_graphql_executor.php runs query text with the session "
+        "cookie, dev_graphql_schema.php serves the schema (without it both answer nothing)",
     )
     faults = p.add_argument_group("misbehaviour (test switches)")
     faults.add_argument(
@@ -260,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                 cookie_samesite=args.cookie_samesite,
             ),
             light=args.light,
+            dev_mode=args.dev_mode,
         )
     except (OSError, ssl.SSLError) as exc:
         why = exc.strerror or str(exc)

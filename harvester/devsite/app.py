@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, quote, urlencode
 
-from . import pages, webapi, weight
+from . import devapi, pages, webapi, weight
 from .state import SessionRecord, SiteState, User
 
 SESSION_ERROR = (
@@ -80,9 +80,12 @@ class TotaraApp:
         idp: str | None = None,
         path: str = "",
         light: bool = False,
+        dev_mode: bool = False,
     ) -> None:
         self.state = state
-        self.light = light  # pages without a real Totara page's sub-resources (weight.py)
+        self.light = light
+        # GRAPHQL_DEVELOPMENT_MODE: the developer endpoints answer (devapi.py), else nothing
+        self.dev_mode = dev_mode  # pages without a real Totara page's sub-resources (weight.py)
         self.cookie_name = f"TotaraSession{cookie_suffix}"
         # A site installed in a folder (wwwroot http://host/PREFIX): every URL lives under it,
         # and the session cookie's path is the folder plus "/" (docs/totara-protocol.md).
@@ -135,6 +138,10 @@ class TotaraApp:
             )
         if path == "/totara/webapi/ajax.php":
             return self.ajax(request)
+        if path == "/totara/webapi/dev_graphql_executor.php":
+            return self.dev_executor(request)
+        if path == "/totara/webapi/dev_graphql_schema.php":
+            return self.dev_schema(request)
         routes = {
             "/login/index.php": self.login,
             "/login/logout.php": self.logout,
@@ -333,6 +340,32 @@ class TotaraApp:
         if override is not None:
             response.status, response.body, response.headers = override
         return response
+
+    def dev_executor(self, request: Request) -> Response:
+        """Query text with the session cookie, no sesskey (developer mode only: devapi.py)."""
+        if not self.dev_mode:
+            return Response(200, b"", [HTML])  # the controller dies: an empty answer
+        headers = [JSON, *JSON_NO_CACHE]
+        if request.method != "POST":
+            body = webapi.error_body(webapi.ONLY_POST, category=None)
+            return Response(400, webapi.encode(body), headers)
+        cookie_headers: list[tuple[str, str]] = []
+        session = self._session(request, cookie_headers)
+        with session.lock:
+            user = self.state.user_of(session)
+        answer = devapi.execute(webapi.parse(request.body), user)
+        return Response(200, webapi.encode(answer), cookie_headers + headers)
+
+    def dev_schema(self, _request: Request) -> Response:
+        """The whole schema as SDL, without a session (developer mode only)."""
+        if not self.dev_mode:
+            return Response(200, b"", [HTML])
+        disposition = ("Content-Disposition", 'attachment; filename="totara.graphqls"')
+        return Response(
+            200,
+            devapi.schema_sdl().encode("utf-8"),
+            [("Content-Type", "text/plain; charset=utf-8"), disposition, *NO_CACHE],
+        )
 
     def _ajax(self, request: Request) -> Response:
         headers = [JSON, *JSON_NO_CACHE]

@@ -147,6 +147,7 @@ class DevSite:
         path: str = "",
         faults: Faults | None = None,
         light: bool = False,
+        dev_mode: bool = False,
     ) -> None:
         """*idp* ("button" or "redirect") adds an identity provider on a second free port;
         users in *force_password_change* / *site_policy* land on that required-action page
@@ -154,7 +155,8 @@ class DevSite:
         settable later on .state); *tls* serves https with that server context; *path* serves
         the whole site in that folder (wwwroot http://127.0.0.1:PORT/PREFIX); *faults* makes it
         misbehave (faults.py; settable later as .state.faults); *light* leaves out the
-        sub-resources a real Totara page loads (weight.py)."""
+        sub-resources a real Totara page loads (weight.py); *dev_mode* is a site in GraphQL
+        developer mode (devapi.py)."""
         if cookie_suffix and not cookie_suffix.isalnum():
             raise ValueError("the cookie suffix must be letters and digits")
         path = path.rstrip("/")
@@ -174,7 +176,9 @@ class DevSite:
             faults=faults,
         )
         self.path = path
-        self.app = TotaraApp(self.state, cookie_suffix, idp=idp, path=path, light=light)
+        self.app = TotaraApp(
+            self.state, cookie_suffix, idp=idp, path=path, light=light, dev_mode=dev_mode
+        )
         self.access_log: list[str] = []
         self.hold: Hold | None = None  # in-process tests only (see Hold)
         self._log_stream = log_stream

@@ -16,20 +16,25 @@ from ..store.sessions import SessionStore
 from .client import TotaraClient, is_nosession
 
 
-def read_variables(spec: str, stdin: TextIO | None = None) -> dict[str, Any]:
-    """--variables: a JSON object, @FILE, or - for standard input (empty means {})."""
+def read_text(spec: str, what: str, stdin: TextIO | None = None) -> tuple[str, str]:
+    """(text, where it came from) of an argument that is the text itself, @FILE, or - for
+    standard input (UTF-8). *what* names it in errors: "cannot read WHAT file FILE"."""
     if spec == "-":
         stream = stdin or sys.stdin
         raw: bytes | str = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
-        text, where = _decoded(raw, "standard input"), "standard input"
-    elif spec.startswith("@"):
+        return _decoded(raw, "standard input"), "standard input"
+    if spec.startswith("@"):
         try:
             with open(spec[1:], "rb") as handle:
-                text, where = _decoded(handle.read(), spec[1:]), spec[1:]
+                return _decoded(handle.read(), spec[1:]), spec[1:]
         except OSError as exc:
-            raise UsageError(f"cannot read --variables file {spec[1:]}: {exc.strerror}") from None
-    else:
-        text, where = checked(spec, "--variables", controls=True), "--variables"
+            raise UsageError(f"cannot read {what} file {spec[1:]}: {exc.strerror}") from None
+    return checked(spec, what, controls=True), what
+
+
+def read_variables(spec: str, stdin: TextIO | None = None) -> dict[str, Any]:
+    """--variables: a JSON object, @FILE, or - for standard input (empty means {})."""
+    text, where = read_text(spec, "--variables", stdin)
     try:
         value = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
@@ -119,17 +124,9 @@ def request_operations(
 def read_batch(spec: str, stdin: TextIO | None = None) -> list[tuple[str, dict[str, Any]]]:
     """--batch: a JSON array of {"operationName": …, "variables": {…}} (Totara's own batch
     body), from @FILE, a file name, or - for standard input."""
-    path = spec[1:] if spec.startswith("@") else spec
-    if path == "-":
-        stream = stdin or sys.stdin
-        raw: bytes | str = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
-        text, where = _decoded(raw, "standard input"), "standard input"
-    else:
-        try:
-            with open(path, "rb") as handle:
-                text, where = _decoded(handle.read(), path), path
-        except OSError as exc:
-            raise UsageError(f"cannot read --batch file {path}: {exc.strerror}") from None
+    text, where = read_text(
+        spec if spec == "-" or spec.startswith("@") else f"@{spec}", "--batch", stdin
+    )
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -137,6 +137,10 @@ class Wwwroot(str):
     def logout_url(self) -> str:
         return f"{self}/login/logout.php"
 
+    def url(self, path: str) -> str:
+        """The URL of *path* ("/totara/webapi/dev_graphql_schema.php") on the site."""
+        return f"{self}/{path.lstrip('/')}"
+
     @property
     def cookie_url(self) -> str:
         """The URL whose cookies are the site's: a cookie's path matches by prefix, and a site
