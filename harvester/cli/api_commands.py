@@ -160,3 +160,75 @@ def schema(
         return
     write_output(output, f"{HARVESTER_COMMENT}the GraphQL schema of {wwwroot}\n{sdl}", force=force)
     typer.echo(f"Wrote the schema of {wwwroot} to {output}", err=True)
+
+
+@app.command()
+def curl(
+    operation: Annotated[
+        str,
+        typer.Argument(help="Persisted operation name.", autocompletion=complete_operation),
+    ],
+    user: UserOption = "",
+    site: SiteOption = "",
+    variables: Annotated[
+        str, typer.Option("--variables", help="JSON object, @file, or - for standard input.")
+    ] = "{}",
+    inline: Annotated[
+        bool,
+        typer.Option(
+            "--inline", help="Put the cookie and sesskey in the command (they reach your history)."
+        ),
+    ] = False,
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Skip the catalogue's check of the variables.")
+    ] = False,
+) -> None:
+    """Print a ready curl command for an operation, in the form of Totara's documentation.
+
+    It uses $TOTARA_COOKIE and $TOTARA_SESSKEY (eval "$(harvest env --user U)" sets them), so no
+    secret lands in your shell history; --inline puts the values in. Checked like harvest
+    request; nothing is sent.
+    """
+    from ..handoff.curl import curl_command
+    from ..handoff.request import read_variables
+    from ..operations.checks import check_request
+    from ..settings.config import load_config
+    from ..settings.targets import stored_session
+    from ..store.sessions import SessionStore
+
+    operations = [(operation, read_variables(variables))]
+    check_request(operations, variables=not no_check)
+    if operation.endswith("_nosession") and not user:
+        wwwroot, session = load_config().resolve(site).wwwroot, None
+    else:
+        profile, stored = stored_session(site, user, SessionStore())
+        wwwroot, session = profile.wwwroot, stored
+    typer.echo(curl_command(wwwroot, operations, session, inline=inline))
+
+
+@app.command("import-curl")
+def import_curl(
+    source: Annotated[
+        str, typer.Argument(help="A file holding the pasted command, or - for standard input.")
+    ] = "-",
+    user: Annotated[
+        str, typer.Option("--user", "-u", help="Whose session it is (stored under this name).")
+    ] = "",
+    site: SiteOption = "",
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """Store the session of a request copied with Copy as cURL (Chromium or Firefox).
+
+    The way in for sites whose login harvester cannot drive: copy one of the page's ajax.php
+    requests from the browser's dev tools (Network), then paste it here. Its cookie (whatever
+    its suffix) and sesskey are checked against the site, then stored like a login. Nothing of
+    the paste is printed.
+    """
+    from ..handoff.curl import import_session
+    from ..handoff.request import read_text
+
+    text, _where = read_text(source if source == "-" else f"@{source}", "the paste")
+    session = import_session(text, user, site=site, timeout=timeout)
+    typer.echo(
+        f"Imported {session.user}'s session at {session.wwwroot} (cookie {session.cookie_name})"
+    )

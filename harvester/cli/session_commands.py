@@ -184,6 +184,14 @@ def request(
             "--no-check", help="Send variables the catalogue would refuse (another Totara)."
         ),
     ] = False,
+    from_curl: Annotated[
+        str,
+        typer.Option(
+            "--from-curl",
+            help="Replay the operations of a command copied with Copy as cURL (a file or -), "
+            "with the stored session.",
+        ),
+    ] = "",
     timeout: TimeoutOption = 30.0,
 ) -> None:
     """POST an operation (or a --batch) to the site's ajax.php with the stored session; print
@@ -198,18 +206,35 @@ def request(
     from ..errors import UsageError
     from ..handoff.request import read_batch, read_variables, request_operations
 
-    if batch and (operation or variables != "{}"):
-        raise UsageError("--batch holds the operations and their variables: give it alone")
-    operations = read_batch(batch) if batch else [(operation, read_variables(variables))]
+    if sum(map(bool, (batch, from_curl, operation))) > 1 or (
+        (batch or from_curl) and variables != "{}"
+    ):
+        raise UsageError(
+            "give one of: an operation (with --variables), --batch FILE, --from-curl FILE"
+        )
+    if from_curl:
+        from ..handoff.curl import parse_copied_curl
+        from ..handoff.request import read_text
+
+        spec = from_curl if from_curl == "-" else f"@{from_curl}"
+        copied = parse_copied_curl(read_text(spec, "--from-curl")[0])
+        operations = copied.operations()
+        site = site or str(copied.wwwroot())
+    elif batch:
+        operations = read_batch(batch)
+    else:
+        operations = [(operation, read_variables(variables))]
+
+    several = bool(batch) or len(operations) > 1
 
     def show(answers: list[object]) -> None:
-        if batch:  # every answer, the good ones too; the first error then sets the exit code
+        if several:  # every answer, the good ones too; the first error then sets the exit code
             typer.echo(json.dumps(answers, ensure_ascii=False))
 
     answers = request_operations(
         operations, site=site, user=user, timeout=timeout, check=not no_check, on_answers=show
     )
-    if not batch:
+    if not several:
         typer.echo(json.dumps(answers[0], ensure_ascii=False))
 
 
