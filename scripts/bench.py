@@ -325,6 +325,17 @@ def main() -> int:
                 n_cmd,
             )
         )
+        # The catalogue loads only for the commands that use it (about 250 KB of JSON).
+        operations = median_seconds(lambda: run_quiet([HARVEST, "operations", "job"]), n_cmd)
+        rows.append(
+            (
+                "`harvest operations job` (process wall time)",
+                "`python -c pass`",
+                operations,
+                python_pass,
+                n_cmd,
+            )
+        )
 
         session = SessionStore(Path(state) / "harvester").load(site.url, "alice")
         assert session is not None
