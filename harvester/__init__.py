@@ -8,11 +8,12 @@ Public API (imports are lazy so that `harvest env` stays fast):
 The package by stage, each using only the stages before it (the order is STAGES, below, and
 tests/test_layout.py holds every import to it): the foundation (`errors`, `redact`, `inputs`);
 `site/` (a site's address, HTTP rules, ajax answers); `operations/` (Totara's operations as
-data, and the checks a request passes); `store/` (the Session and the keyring);
-`settings/` (the config file, --site/--user); `logins/` (the browser login and its proof);
-`upkeep/` (status, refresh, schedule, logout); `handoff/` (env, exec, cookie files, auth objects,
-the client, request, open); `devsite/` and `testing/`; `doctor`, `demo`; `cli/`. Contract and
-protocol facts: docs/.
+data, and the checks a request passes); `store/` (the Session and the keyring); `settings/`
+(the config file, --site/--user); `logins/` (the browser login and its proof); `upkeep/`
+(status, refresh, schedule, logout); `handoff/` (env, exec, cookie files, auth objects, the
+client, request, open, curl, the developer API); `proxy/` (the session on a loopback
+endpoint); `devsite/` and `testing/`; `doctor`, `demo`; `cli/`. Contract and protocol facts:
+docs/.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("logins",),
     ("upkeep",),
     ("handoff",),
+    ("proxy",),
     ("devsite", "testing"),
     ("doctor", "demo"),
     ("cli", "__main__", "__init__"),

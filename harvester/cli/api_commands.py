@@ -4,6 +4,7 @@ with --json, for scripts."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -232,3 +233,83 @@ def import_curl(
     typer.echo(
         f"Imported {session.user}'s session at {session.wwwroot} (cookie {session.cookie_name})"
     )
+
+
+@app.command()
+def proxy(
+    user: UserOption = "",
+    site: SiteOption = "",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="0: a free one.")] = 0,
+    bind: Annotated[
+        str, typer.Option("--bind", help="Listen here (loopback unless you say otherwise).")
+    ] = "127.0.0.1",
+    socket_path: Annotated[
+        str, typer.Option("--socket", help="Also serve a Unix socket at PATH (mode 0600).")
+    ] = "",
+    token_file: Annotated[
+        str,
+        typer.Option("--token-file", help="Write the token to FILE (0600) instead of printing it."),
+    ] = "",
+    allow_origin: Annotated[
+        list[str],
+        typer.Option("--allow-origin", help="Let a web page of this origin in (repeatable)."),
+    ] = [],  # noqa: B006  (Typer's way for repeatable options)
+    dev: Annotated[
+        bool, typer.Option("--dev", help="Forward the developer API endpoints too.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No access line per request.")] = False,
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """Serve the session on loopback: GraphQL tools POST to the proxy, never see a secret.
+
+    It forwards POST /totara/webapi/ajax.php (and, with --dev, the developer endpoints) with
+    the stored cookie and sesskey, renews the session with the saved password when the site
+    ends it, and checks requests as harvest request does. Every request needs the token
+    (Authorization: Bearer TOKEN) and the proxy's own Host; a web page's Origin is refused
+    unless --allow-origin names it. Ctrl-C stops it.
+    """
+    import signal
+    import threading
+
+    from ..errors import UsageError
+    from ..proxy.server import open_proxy
+
+    if bind not in ("127.0.0.1", "::1", "localhost"):
+        typer.echo(f"harvest: warning: listening on {bind}, beyond loopback", err=True)
+    if token_file:
+        from ..handoff.export import check_output
+
+        check_output(token_file)
+    running = open_proxy(
+        site,
+        user,
+        bind="127.0.0.1" if bind == "localhost" else bind,
+        port=port,
+        socket_path=socket_path,
+        origins=frozenset(allow_origin),
+        dev=dev,
+        timeout=timeout,
+        quiet=quiet,
+    )
+    stop = threading.Event()
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda _sig, _frame: stop.set())
+        typer.echo(f"harvest proxy: {running.url}")
+        if token_file:
+            from ..handoff.cookie_files import HARVESTER_COMMENT
+            from ..handoff.export import write_output
+
+            write_output(token_file, f"{HARVESTER_COMMENT}harvest proxy token\n{running.token}\n")
+            typer.echo(f"harvest proxy: send Authorization: Bearer <the token in {token_file}>")
+        else:
+            typer.echo(f"harvest proxy: send Authorization: Bearer {running.token}")
+        if socket_path:
+            typer.echo(f"harvest proxy: also on {socket_path}")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    except UsageError:
+        raise
+    finally:
+        running.stop()

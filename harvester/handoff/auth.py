@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ..store.sessions import SessionStore
     from .requests_auth import TotaraRequestsAuth
 
+T = TypeVar("T")
 SESSKEY_HEADER = "X-Totara-Sesskey"
 # Called when the site says the session is gone; returns a fresh session to retry with.
 RefreshHook = Callable[[Session], "Session | None"]
@@ -118,6 +119,23 @@ class TotaraAuth(httpx.Auth):
             if fresh is not None:
                 self._session = fresh
             return fresh
+
+    def with_renewal(self, send: Callable[[Session], T], ended: Callable[[T], bool]) -> T:
+        """The renewal rule for a caller that sends by itself (TotaraClient, harvest proxy):
+        send with the session; while the answer says the site ended it, renew (at most
+        MAX_RENEWALS times: the second covers a session that dies again right after the
+        first) and send again with the fresh one. The last answer is returned as it is."""
+        used = self._session
+        answer = send(used)
+        for _ in range(MAX_RENEWALS):
+            if not ended(answer):
+                break
+            fresh = self.renew(used)
+            if fresh is None:
+                break
+            used = fresh
+            answer = send(used)
+        return answer
 
     def for_requests(self) -> TotaraRequestsAuth:
         """The same session and renewal as an auth object for the requests library."""

@@ -21,7 +21,7 @@ from ..site.ajax import check_operation_name, data_of, parse_answer, session_end
 from ..site.http import credential_client, exchange
 from ..site.wwwroot import Wwwroot
 from ..store.session import Session
-from .auth import MAX_RENEWALS, RefreshHook, TotaraAuth
+from .auth import RefreshHook, TotaraAuth
 
 if TYPE_CHECKING:
     import httpx
@@ -144,18 +144,16 @@ class TotaraClient:
         payload = [{"operationName": n, "variables": dict(v or {})} for n, v in operations]
         body: Any = payload if len(payload) > 1 else payload[0]
         nosession = all(is_nosession(n) for n, _ in operations)
-        used = self.session
-        answer = self._post(body, nosession)
-        for _ in range(MAX_RENEWALS):
-            if nosession or used is None or self.auth is None:
-                break
-            if not session_ended(answer):
-                break
-            fresh = self.auth.renew(used)
-            if fresh is None:
-                break
-            used = fresh
-            answer = self._post(body, False)
+        if nosession:
+            answer = self._post(body, None)
+        elif self.auth is None:
+            raise NoSession(
+                f"operations not ending in _nosession need a session for {self.wwwroot}: "
+                "pass --user (after harvest login)"
+            )
+        else:  # TotaraAuth attaches the session and decides on renewals: one home for both
+            auth = self.auth
+            answer = auth.with_renewal(lambda _used: self._post(body, auth), session_ended)
         if isinstance(answer, list):
             return answer
         if len(payload) > 1:
@@ -164,16 +162,12 @@ class TotaraClient:
             return [answer] * len(payload)
         return [answer]
 
-    def _post(self, body: Any, nosession: bool) -> Any:
+    def _post(self, body: Any, auth: TotaraAuth | None) -> Any:
+        """POST *body*, with *auth*'s session attached (None: a _nosession request)."""
         headers = {"Accept": "application/json"}
         url = self.wwwroot.ajax_url
-        if not nosession:
-            if self.auth is None:
-                raise NoSession(
-                    f"operations not ending in _nosession need a session for {self.wwwroot}: "
-                    "pass --user (after harvest login)"
-                )
-            headers.update(self.auth.credentials_for(url))
+        if auth is not None:
+            headers.update(auth.credentials_for(url))
         answer = exchange(
             self._http, "POST", url, timeout=self.timeout, where=self.wwwroot, json=body,
             headers=headers,

@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -236,24 +237,30 @@ def _refresh_single(
     return result
 
 
-def refresh_hook(store: SessionStore, timeout: float = 30.0) -> Callable[[Session], Session | None]:
+def refresh_hook(
+    store: SessionStore, timeout: float = 30.0, *, login_every: float | None = None
+) -> Callable[[Session], Session | None]:
     """For TotaraClient(on_expired=…): renew an expired session when a saved password allows
-    it; None (so the SessionExpired stands) when no password was saved.
+    it; None (so the SessionExpired stands) when no password was saved or the login failed.
 
     Renewal happens under the (site, user) lock, so of many processes that find the session
     dead at once, one logs in and the others pick its session up. A process logs in at most
-    once: if the session dies again after that, it only adopts one renewed by another."""
-    logins = 0
+    once: if the session dies again after that, it only adopts one renewed by another. A
+    long-running one (harvest proxy) passes *login_every*: it may log in again once that many
+    seconds have passed since its last login."""
+    last_login: float | None = None
 
     def renew(expired: Session) -> Session | None:
-        nonlocal logins
+        nonlocal last_login
         if not store.load_password(expired.wwwroot, expired.user):
             return None
-        result = _refresh_single(
-            store, expired.site, expired.user, timeout, None, relogin=logins == 0
+        now = time.monotonic()
+        allowed = last_login is None or (
+            login_every is not None and now - last_login >= login_every
         )
+        result = _refresh_single(store, expired.site, expired.user, timeout, None, relogin=allowed)
         if result.outcome == REFRESHED:
-            logins += 1
+            last_login = now
             log.debug("logged %s in again at %s", expired.user, expired.wwwroot)
         return result.session
 
