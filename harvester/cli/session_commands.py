@@ -143,11 +143,24 @@ def exec_(
     ctx: typer.Context,
     user: UserOption = "",
     site: SiteOption = "",
+    proxy: Annotated[
+        bool,
+        typer.Option(
+            "--proxy",
+            help="Give CMD a proxy (TOTARA_AJAX_URL, TOTARA_PROXY_TOKEN), not the secrets.",
+        ),
+    ] = False,
 ) -> None:
     """Run a command with the session's variables set: harvest exec --user U -- CMD ARGS...
 
     No shell in between; inherited TOTARA_* variables are replaced; the exit code is CMD's.
+    With --proxy, CMD never sees the cookie or the sesskey: it calls ajax.php through a
+    harvest proxy that lives as long as it does, and the session is renewed behind it.
     """
+    if proxy:
+        from ..proxy.child import exec_with_proxy
+
+        raise typer.Exit(exec_with_proxy(site, user, list(ctx.args)))
     from ..handoff.export import exec_session
 
     exec_session(site, user, list(ctx.args))
