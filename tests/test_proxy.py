@@ -161,8 +161,8 @@ def test_node_fetch_or_curl_uses_the_proxy_and_the_process_list_holds_no_secret(
         command = [node, str(script)]
     else:
         call = (
-            'curl -s -H "Authorization: Bearer $TOKEN" -H \'Content-Type: application/json\' '
-            "--data '{\"operationName\":\"totara_job_my_assignments\",\"variables\":{}}' \"$URL\""
+            "curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
+            '--data \'{"operationName":"totara_job_my_assignments","variables":{}}\' "$URL"'
         )
         command = ["sh", "-c", call]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
