@@ -24,10 +24,12 @@ import httpx
 from playwright.async_api import Browser
 
 from harvester.devsite import DevSite
+from harvester.handoff.auth import TotaraAuth
 from harvester.handoff.client import TotaraClient
 from harvester.logins.browser.contexts import pool_of
 from harvester.logins.browser.login_pages import login_with_password
 from harvester.logins.browser.runner import run_with_browser
+from harvester.proxy.server import ProxyServer
 from harvester.settings.config import SiteProfile
 from harvester.settings.targets import Target
 from harvester.site.wwwroot import Wwwroot
@@ -115,6 +117,64 @@ def raw_calls(http: httpx.Client, session: Session, count: int) -> None:
     for _ in range(count):
         answer = http.post(url, json=body, headers=headers)
         assert answer.json()["data"]["totara_webapi_status"]["status"] == "ok"
+
+
+def latencies(call: Callable[[], object], count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def raw_session(site: DevSite) -> Session:
+    """alice's session from a plain-HTTP login (no browser: the proxy rows need only a pair)."""
+    with httpx.Client(follow_redirects=True, timeout=30) as http:
+        raw_http_login(site, http)
+        landing = http.get(f"{site.url}/totara/dashboard/")
+        found = SESSKEY.search(landing.text)
+        assert found
+        return Session(
+            wwwroot=site.url,
+            user="alice",
+            cookie_name=site.cookie_name,
+            cookie_value=str(http.cookies[site.cookie_name]),
+            sesskey=found.group(1),
+        )
+
+
+def proxy_rows(
+    site: DevSite, session: Session, count: int, label: str = ""
+) -> list[tuple[str, str, float, float, int]]:
+    """*count* totara_webapi_status calls through harvest proxy against the same calls straight
+    to the site, each side on one pooled httpx client; interleaved in blocks of 100."""
+    running = ProxyServer(TotaraAuth(session), quiet=True).start()
+    body = {"operationName": "totara_webapi_status", "variables": {}}
+    direct_headers = {"Cookie": session.cookie_header, "X-Totara-Sesskey": session.sesskey}
+    through: list[float] = []
+    straight: list[float] = []
+    try:
+        with httpx.Client(timeout=30) as via, httpx.Client(timeout=30) as direct:
+            token = {"Authorization": f"Bearer {running.token}"}
+            url = f"{site.url}/totara/webapi/ajax.php"
+            for _ in range(count // 100):
+                through += latencies(lambda: via.post(running.url, json=body, headers=token), 100)
+                straight += latencies(
+                    lambda: direct.post(url, json=body, headers=direct_headers), 100
+                )
+    finally:
+        running.stop()
+    PROXY_LATENCY.append((label, statistics.median(through) - statistics.median(straight)))
+    return [
+        (
+            f"{count} `totara_webapi_status` calls through `harvest proxy`{label}",
+            "the same calls straight to the site, same connection reuse",
+            sum(through),
+            sum(straight),
+            1,
+        )
+    ]
 
 
 def descendants(root: int) -> list[int]:
@@ -215,6 +275,7 @@ def refresh_rows(sizes: list[int]) -> list[tuple[str, str, float, float, int]]:
 
 MEMORY: list[tuple[int, float, float, float, int]] = []
 OVERHEAD: list[tuple[str, float, float]] = []  # (what, seconds over raw HTTP, goal)
+PROXY_LATENCY: list[tuple[str, float]] = []  # the median latency the proxy adds to one call
 
 
 def machine() -> str:
@@ -354,6 +415,11 @@ def main() -> int:
                 3,
             )
         )
+        rows.extend(proxy_rows(site, session, 200 if args.quick else 1000))
+    # The same against a site that takes 50 ms an answer, as a real Totara's ajax.php does
+    with DevSite({"alice": PASSWORD}, delay=0.05) as slow:
+        label = ", site answering in 50 ms"
+        rows.extend(proxy_rows(slow, raw_session(slow), 100 if args.quick else 300, label))
     rows.extend(refresh_rows([1, 5] if args.quick else [1, 10, 50]))
     print(f"Machine: {machine()}\n")
     print("| what | baseline | time | baseline time | ratio | runs |")
@@ -371,6 +437,8 @@ def main() -> int:
     for what, extra, goal in OVERHEAD:
         met = "yes" if extra <= goal else "no"
         print(f"| {what} | +{extra * 1000:.0f} ms | +{goal * 1000:.0f} ms | {met} |")
+    for label, added in PROXY_LATENCY:
+        print(f"\n`harvest proxy` adds {added * 1000:.2f} ms to the median call{label}.")
     print("\nPeak PSS of the browser process tree (driver + Chromium), MiB:\n")
     print(
         "| expired users | one browser per user | one browser, concurrency 1 | "

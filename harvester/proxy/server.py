@@ -108,6 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Serving
     protocol_version = "HTTP/1.1"
     timeout = 30  # an idle client is dropped: no slowloris holds a thread for ever
+    disable_nagle_algorithm = True  # else each answer waits ~40 ms for a delayed ACK
     server_version = "harvest-proxy"
     sys_version = ""
 
