@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+import httpx
 import keyring
 
 from harvester.devsite import DevSite
@@ -105,6 +107,23 @@ def test_no_secret_anywhere_after_every_command(
         assert run("site", "list").code == 0
         assert run("schedule", "show").code == 0
         assert run("doctor").code == 0
+        assert run("curl", "totara_job_my_assignments", "--site", "lms").code == 0
+        # the proxy: its stderr (access lines, debug) and its process list, across a renewal
+        proxy = harvest.popen("proxy", "--site", "lms", **debug)
+        assert proxy.stdout is not None
+        proxy_url = proxy.stdout.readline().removeprefix("harvest proxy: ").strip()
+        token = proxy.stdout.readline().rsplit(" ", 1)[1].strip()
+        secrets.add(token)
+        bearer = {"Authorization": f"Bearer {token}"}
+        body = {"operationName": "totara_job_my_assignments", "variables": {}}
+        assert httpx.post(proxy_url, json=body, headers=bearer, timeout=60).status_code == 200
+        site.state.kill_sessions("alice")
+        assert httpx.post(proxy_url, json=body, headers=bearer, timeout=60).status_code == 200
+        remember_session()
+        proxy.send_signal(signal.SIGTERM)
+        proxy_out, proxy_err = proxy.communicate(timeout=60)
+        assert proxy.returncode == 0, proxy_err
+        outputs.append(("proxy", Result(0, proxy_out.replace(token, ""), proxy_err)))
         env = harvest("env", "--site", "lms", "--format", "json")  # prints secrets by design
         assert env.code == 0
         shown = json.loads(env.out)
@@ -112,7 +131,7 @@ def test_no_secret_anywhere_after_every_command(
         assert run("logout", "--site", "lms", "--forget-password").code == 0
         assert run("status").code == 0
 
-    assert len(secrets) >= 9  # the password and four sessions' cookie and sesskey
+    assert len(secrets) >= 12  # the password, five sessions' cookie and sesskey, the token
     forms = set(secrets) | {quote(s) for s in secrets} | {quote_plus(s) for s in secrets}
     found: list[str] = []
     for command, result in outputs:
