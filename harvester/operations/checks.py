@@ -36,12 +36,14 @@ def check_request(
 ) -> None:
     """Check a request of one operation or a batch; UsageError (nothing sent) for what the
     site would refuse or a batch with a mutation; a warning for a name the catalogue does not
-    know. *variables*: also check each variable against the operation's declaration
-    (--no-check turns this off, for a site of another version)."""
+    know. *variables*: also hold each name and its variables against the catalogue (--no-check
+    turns this off, for a site of another version: the name rule and the batch rule stay)."""
     catalogue = catalogue or shipped()
     for name, _ in operations:
         check_operation_name(name)
     refuse_mutations_in_batch([name for name, _ in operations], catalogue)
+    if not variables:  # --no-check: a site of another version; neither warnings nor refusals
+        return
     for name, values in operations:
         operation = catalogue.get(name)
         if operation is None:
@@ -54,8 +56,7 @@ def check_request(
                 hint,
             )
             continue
-        if variables:
-            check_variables(operation, values or {}, catalogue)
+        check_variables(operation, values or {}, catalogue)
 
 
 def refuse_mutations_in_batch(names: Sequence[str], catalogue: Catalogue | None = None) -> None:
