@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -46,9 +48,9 @@ def test_expired_session_is_seen_refreshed_with_one_login_and_usable(
     login(harvest, site, "--save-password")
     site.state.session_timeout = 0.5  # the site's own idle timeout passes...
     time.sleep(1)
-    site.state.session_timeout = 7200.0  # ...and the renewed session does not idle out again
     checked = harvest("status", "--check", "--json")
     assert checked.code == 4 and json.loads(checked.out)[0]["valid"] is False
+    site.state.session_timeout = 7200.0  # ...and the renewed session does not idle out again
     before = logins(site)
     result = harvest("refresh", "--user", "alice")
     assert result.code == 0, result.err
@@ -248,3 +250,62 @@ def test_a_process_logs_in_once_then_only_adopts_another_process_renewal(
         assert logins(site) == before + 2
         assert client.session is not None
         assert client.session.cookie_value == other.cookie_value
+
+
+def test_a_schedule_survives_a_venv_whose_path_holds_a_space_and_a_percent(
+    site: DevSite, harvest: HarvestRunner, tmp_path: Path
+) -> None:
+    """harvester in a venv under `My Tools %x/`: the cron line, run as cron runs it (its %
+    unescaped, then sh -c), refreshes; the systemd unit names the same executable."""
+    import shlex
+    import sys
+
+    venv = tmp_path / "My Tools %x" / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    # harvester and its dependencies from this environment, and the launcher pip writes for an
+    # interpreter path with a space (a #! line cannot hold one)
+    [inner] = venv.glob("lib/python*/site-packages")
+    outer = [p for p in sys.path if p.endswith("site-packages")]
+    (inner / "outer.pth").write_text(f"import site; list(map(site.addsitedir, {outer!r}))\n")
+    executable = venv / "bin" / "harvest"
+    executable.write_text(
+        f"#!/bin/sh\n'''exec' {shlex.quote(str(venv / 'bin' / 'python'))} \"$0\" \"$@\"\n' '''\n"
+        "import sys\nfrom harvester.cli import main\nsys.exit(main())\n"
+    )
+    executable.chmod(0o755)
+    env = {"PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
+    login(harvest, site, "--save-password")
+    shown = harvest("schedule", "show", "--backend", "cron", "--every", "1m", **env)
+    assert shown.code == 0, shown.err
+    [line] = [text for text in shown.out.splitlines() if text.endswith("# harvester-refresh")]
+    command = line.split(None, 5)[5]
+    assert str(executable).replace("%", "\\%") in command  # cron's escape, inside sh's quotes
+    # as cron runs it: \% back to %, on the bus where this test's keyring is
+    command = command.replace("\\%", "%")
+    command = re.sub(
+        r"DBUS_SESSION_BUS_ADDRESS=\S+",
+        f"DBUS_SESSION_BUS_ADDRESS={shlex.quote(os.environ['DBUS_SESSION_BUS_ADDRESS'])}",
+        command,
+    )
+    site.state.kill_sessions("alice")
+    before = logins(site)
+    ran = subprocess.run(
+        ["sh", "-c", command], env={**harvest.env, **env}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    state = Path(harvest.env["XDG_STATE_HOME"]) / "harvester" / "refresh.log"
+    assert ran.returncode == 0, state.read_text() if state.exists() else ran.stderr
+    assert logins(site) == before + 1  # it refreshed
+    assert "refreshed" in state.read_text()
+    units = harvest("schedule", "show", "--backend", "systemd", "--every", "15m", **env)
+    [exec_start] = [text for text in units.out.splitlines() if text.startswith("ExecStart=")]
+    quoted = str(executable).replace("%", "%%").replace('"', '\\"')
+    assert exec_start == f'ExecStart="{quoted}" refresh --all'
+    if shutil.which("systemd-analyze"):  # systemd's own reading of the unit, where it exists
+        service = units.out.split("# /", 1)[1].split("\n", 1)[1].split("# /", 1)[0]
+        unit = tmp_path / "harvester-refresh.service"
+        unit.write_text(service)
+        verify = subprocess.run(
+            ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True
+        )
+        assert verify.returncode == 0, verify.stderr

@@ -216,6 +216,10 @@ class _TCPServer(ThreadingHTTPServer):
         self.gate = proxy.gate
 
 
+class _UnixHandler(_Handler):
+    disable_nagle_algorithm = False  # TCP_NODELAY is no option of a Unix socket
+
+
 class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = False
     block_on_close = True
@@ -223,7 +227,7 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, path: str, proxy: ProxyServer) -> None:
         old = os.umask(0o177)  # the socket is born 0600: no window in which others may connect
         try:
-            super().__init__(path, _Handler)
+            super().__init__(path, _UnixHandler)
         finally:
             os.umask(old)
         os.chmod(path, 0o600)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -65,7 +66,7 @@ Description=Refresh harvester's Totara sessions (harvest refresh --all)
 Type=oneshot
 # Runs in your user manager, so it reaches your session's Secret Service (keyring). On a
 # headless server: loginctl enable-linger $USER, and keep an unlocked keyring running.
-ExecStart={harvest} refresh --all
+ExecStart={systemd_quoted(harvest)} refresh --all
 """
     timer = f"""[Unit]
 Description=Refresh harvester's Totara sessions every {seconds}s
@@ -124,16 +125,30 @@ def _shown(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def systemd_quoted(word: str) -> str:
+    """*word* as one argument of a systemd command line: in double quotes with \\ and \"
+    escaped, a specifier's % as %%, a variable's $ as $$ (systemd.service, "Command lines")."""
+    escaped = word.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("%", "%%").replace("$", "$$") + '"'
+
+
+def cron_escaped(command: str) -> str:
+    """*command* (sh text) as the command field of a crontab line: cron turns an unescaped %
+    into a newline, so each % becomes \\% (crontab(5))."""
+    return command.replace("%", "\\%")
+
+
 def cron_lines(every: float, harvest: str) -> list[str]:
     uid = os.getuid()
     log = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "harvester"
-    # cron has no session bus: point the job at the user's (where a keyring daemon runs).
+    # cron has no session bus: point the job at the user's (where a keyring daemon runs). Every
+    # path is quoted for sh (a venv under ~/My Tools/, a ; or a % in a name run nothing else).
     job = (
-        f"mkdir -p {log} && "
+        f"mkdir -p {shlex.quote(str(log))} && "
         f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{uid}/bus "
-        f"{harvest} refresh --all >> {log}/refresh.log 2>&1 {CRON_MARK}"
+        f"{shlex.quote(harvest)} refresh --all >> {shlex.quote(str(log / 'refresh.log'))} 2>&1"
     )
-    return [f"{when} {job}" for when in cron_schedules(every)]
+    return [f"{when} {cron_escaped(job)} {CRON_MARK}" for when in cron_schedules(every)]
 
 
 def systemd_available() -> bool:

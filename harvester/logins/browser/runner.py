@@ -68,6 +68,13 @@ class LazyBrowser:
         if not self._closing:
             self.lost.set()
 
+    def processes_gone(self) -> bool:
+        """Whether a browser we started has no process left (a look at /proc, now)."""
+        folder = os.environ.get("TMPDIR", "")
+        if not self.started or self.options.endpoint or not folder or not os.path.isdir("/proc"):
+            return False
+        return not processes_using(folder)
+
     async def _watch_processes(self) -> None:
         """Playwright does not always notice a killed browser (its driver can wait forever):
         the processes started in our private folder tell."""
@@ -134,8 +141,12 @@ def run_with_lazy_browser(
                 gone = asyncio.ensure_future(browsers.lost.wait())
                 await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
                 if job.done():
-                    gone.cancel()
-                    return job.result()
+                    failed = not job.cancelled() and job.exception() is not None
+                    # a browser killed mid-work can fail the work (a closed page) before the
+                    # watchdog's next look: such a failure is the lost browser's
+                    if not failed or not (browsers.lost.is_set() or browsers.processes_gone()):
+                        gone.cancel()
+                        return job.result()
                 job.cancel()
                 with contextlib.suppress(BaseException):
                     await job
