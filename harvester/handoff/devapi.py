@@ -79,9 +79,7 @@ def fetch_schema(wwwroot: Wwwroot, *, timeout: float = 30.0) -> str:
     """The site's whole schema as SDL (no session is sent)."""
     url = wwwroot.url(SCHEMA)
     with credential_client(timeout) as http:
-        answer = exchange(
-            http, "GET", url, timeout=timeout, where=wwwroot, limit=MAX_SCHEMA_BYTES
-        )
+        answer = exchange(http, "GET", url, timeout=timeout, where=wwwroot, limit=MAX_SCHEMA_BYTES)
     _check_status(answer, wwwroot, url)
     text = answer.body.decode("utf-8", "replace")
     if not text.strip():

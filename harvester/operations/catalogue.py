@@ -124,9 +124,7 @@ def placeholder(graphql_type: str, types: dict[str, InputType], depth: int = 0) 
     if known is not None and known.kind == "enum":
         return known.values[0] if known.values else ""
     if known is not None and depth < 8:
-        return {
-            f.name: placeholder(f.type, types, depth + 1) for f in known.fields if f.required
-        }
+        return {f.name: placeholder(f.type, types, depth + 1) for f in known.fields if f.required}
     return {"Int": 0, "Float": 0, "Boolean": False}.get(base, "")
 
 

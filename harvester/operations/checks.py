@@ -75,9 +75,7 @@ def refuse_mutations_in_batch(names: Sequence[str], catalogue: Catalogue | None 
             )
 
 
-def check_variables(
-    operation: Operation, values: Mapping[str, Any], catalogue: Catalogue
-) -> None:
+def check_variables(operation: Operation, values: Mapping[str, Any], catalogue: Catalogue) -> None:
     """UsageError naming the first variable that is missing, undeclared, or of a JSON type
     that cannot fit its declared GraphQL type."""
     for name in values:
@@ -104,8 +102,8 @@ def check_variables(
 
 
 def fits(value: Any, graphql_type: str, types: Mapping[str, InputType], depth: int) -> str:
-    """"" when *value* (JSON) can be coerced to *graphql_type* (GraphQL input coercion: a
-    single value fits a list of it), else what is wrong."""
+    """What is wrong with *value* (JSON) as a *graphql_type*, or the empty string when GraphQL's
+    input coercion takes it (a single value fits a list of it)."""
     if depth > MAX_DEPTH:
         return "it is nested too deeply"
     if graphql_type.endswith("!"):
