@@ -268,7 +268,7 @@ def with_file(name: str, content: bytes, *args: str) -> Callable[[World], Result
     """`harvest ARGS` with {file} naming a file of *content* (bytes as they are)."""
 
     def run(world: World) -> Result:
-        path = world.harvest.tmpdir.parent / name
+        path = world.config.parent / name  # the module's own folder, never a shared /tmp path
         path.write_bytes(content)
         try:
             return cli(*(a.replace("{file}", str(path)) for a in args))(world)

@@ -387,11 +387,13 @@ def test_session_times_out_on_the_server(make_totara_site: Callable[..., DevSite
 
 
 def test_requests_keep_a_session_alive(make_totara_site: Callable[..., DevSite]) -> None:
-    site = make_totara_site({"alice": "pw1"}, session_timeout=1.0)
+    site = make_totara_site({"alice": "pw1"}, session_timeout=2.0)
     with httpx.Client(follow_redirects=False, timeout=10) as http:
         _, sesskey = log_in(http, site, "alice", "pw1")
-        for _ in range(8):  # 1.6 s in all, beyond the timeout, never idle for as long as it
-            time.sleep(0.2)
+        # 3 s in all, beyond the timeout; idle 0.25 s at a time, far below it even on a
+        # loaded machine (a request that took a second would still leave the session alive)
+        for _ in range(12):
+            time.sleep(0.25)
             answer = ajax(http, site, STATUS, **{"X-Totara-Sesskey": sesskey})
             assert STATUS_BODY.match(answer.content)
 

@@ -82,9 +82,23 @@ def test_env_without_site_uses_the_users_only_site(logged_in: LoggedIn) -> None:
 def test_every_format_carries_the_five_variables(logged_in: LoggedIn, fmt: str) -> None:
     result = logged_in.harvest("env", "--user", "alice", "--site", logged_in.url, "--format", fmt)
     assert result.code == 0, result.err
-    for name in VARIABLES:
-        assert name in result.out
-    assert "TotaraSessionabc=" in result.out
+    state = Path(logged_in.harvest.env["XDG_STATE_HOME"]) / "harvester"
+    session = SessionStore(state).load(logged_in.url, "alice")
+    assert session is not None
+    expected = {  # each name with the stored session's own value, spelled out here
+        "TOTARA_WWWROOT": session.wwwroot,
+        "TOTARA_COOKIE": f"{session.cookie_name}={session.cookie_value}",
+        "TOTARA_COOKIE_NAME": session.cookie_name,
+        "TOTARA_SESSION": session.cookie_value,
+        "TOTARA_SESSKEY": session.sesskey,
+    }
+    assert set(expected) == set(VARIABLES) and "TotaraSessionabc=" in result.out
+    if fmt == "json":
+        assert json.loads(result.out) == expected
+        return
+    for name, value in expected.items():
+        lines = [line for line in result.out.splitlines() if name in line]
+        assert any(value in line for line in lines), (name, lines)
 
 
 def test_json_format_is_an_object_of_the_variables(logged_in: LoggedIn) -> None:
@@ -235,10 +249,13 @@ def test_dotenv_round_trips_through_python_dotenv_and_plain_values_through_docke
                 os.environ[name] = old
     assert loaded["TOTARA_SESSION"] == value
     assert loaded["TOTARA_SESSKEY"] == (value[::-1] or "k")
-    line, plain = dotenv_value(value)
-    if plain:  # docker --env-file: the rest of the line after the first '=', verbatim
-        assert line == value and "\n" not in value
-        assert "${" not in value  # docker would not expand it, but python-dotenv would
+    text, plain = dotenv_value(value)
+    if plain:  # both readers, each by its own rule, on the very line harvest writes
+        line = f"TOTARA_SESSION={text}"
+        assert "\n" not in line
+        docker = line.split("=", 1)[1]  # docker --env-file: the rest of the line, verbatim
+        assert docker == value
+        assert dotenv_values(stream=io.StringIO(line + "\n"))["TOTARA_SESSION"] == value
 
 
 def test_powershell_doubles_every_kind_of_single_quote() -> None:

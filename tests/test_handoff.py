@@ -408,3 +408,11 @@ def test_the_totara_session_fixture_serves_a_users_own_suite(
     monkeypatch.delenv("HARVEST_USER")
     bare = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
     bare.stdout.fnmatch_lines(["*totara_session: no user: pass --totara-user NAME*"])
+    # a broken setup is no skip: a proxy's 502 in front of the site fails the suite loudly
+    handoff.site.state.faults = Faults(ajax_status=502, ajax_body="<h1>Bad Gateway</h1>")
+    try:
+        broken = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--totara-user", "alice")
+    finally:
+        handoff.site.state.faults = Faults()
+    broken.assert_outcomes(errors=1)
+    broken.stdout.fnmatch_lines(["*totara_session: *HTTP 502*"])

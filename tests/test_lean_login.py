@@ -3,6 +3,7 @@ page's weight, an unattended login loads none of it, and a login that needs scri
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from playwright.sync_api import sync_playwright
@@ -10,10 +11,9 @@ from playwright.sync_api import sync_playwright
 from harvester.devsite import DevSite
 from harvester.devsite.faults import Faults
 from harvester.devsite.weight import ASSET_PREFIXES
+from harvester.logins.browser.launch import choose_browser
 
 from .conftest import ALICE_PASSWORD, BROWSER_ARGS, HarvestRunner
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 def requests_to(site: DevSite, *prefixes: str) -> list[str]:
@@ -37,8 +37,10 @@ def test_a_full_page_load_carries_a_real_totara_pages_weight(
 ) -> None:
     site = make_totara_site({"alice": ALICE_PASSWORD})
     with sync_playwright() as playwright:
+        # the browser harvester itself would choose (Playwright's own, else the system's)
+        choice = choose_browser(playwright.chromium.executable_path)
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[BROWSER_ARGS.replace('"', "")]
+            executable_path=choice.executable, args=[BROWSER_ARGS.replace('"', "")]
         )
         page = browser.new_page()
         page.goto(f"{site.url}/login/index.php", wait_until="load")
@@ -48,7 +50,9 @@ def test_a_full_page_load_carries_a_real_totara_pages_weight(
         with page.expect_navigation(wait_until="load"):
             page.click("#loginbtn")
         page.wait_for_function("window.tui_ready !== undefined")  # the bundle ran
-        page.wait_for_timeout(300)  # the page's own ajax call
+        deadline = time.monotonic() + 30  # the page's own ajax call: waited for, not timed
+        while site.count("POST", "/totara/webapi/ajax.php") < 1 and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
         browser.close()
     scripts = [r for r in login_assets if "/lib/javascript.php/" in r]
     sheets = [r for r in login_assets if "/theme/styles.php/" in r]

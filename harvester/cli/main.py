@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from types import FrameType
 
@@ -34,6 +35,8 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
     # Tearing the event loop down mid-login leaves transports for the garbage collector, which
     # would print "Exception ignored in ..." stacks: the user asked to stop, one line is owed.
     sys.unraisablehook = lambda _unraisable: None
+    # ...and coroutines of the driver that never ran warn at exit ("was never awaited")
+    warnings.simplefilter("ignore", RuntimeWarning)
     raise KeyboardInterrupt
 
 

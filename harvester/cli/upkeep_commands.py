@@ -84,14 +84,20 @@ def refresh(
     from ..settings.targets import refresh_targets
     from ..store.sessions import SessionStore
     from ..upkeep.durations import parse_duration
-    from ..upkeep.refresh import MINIMUM_EVERY, RefreshResult, check_round, refresh_sessions, repeat
+    from ..upkeep.refresh import (
+        MINIMUM_REFRESH_EVERY,
+        RefreshResult,
+        check_round,
+        refresh_sessions,
+        repeat,
+    )
     from .output import with_progress
 
     del keepalive  # every check is a request with the session: it resets the idle timeout
     store = SessionStore()
     config = load_config()
     targets = refresh_targets(store, users=user or (), every_session=all_, site=site, config=config)
-    interval = parse_duration(every, minimum=MINIMUM_EVERY) if every else None
+    interval = parse_duration(every, minimum=MINIMUM_REFRESH_EVERY) if every else None
     browser = BrowserOptions(path=browser_path, channel=channel, endpoint=browser_endpoint)
 
     def one_round() -> list[RefreshResult]:

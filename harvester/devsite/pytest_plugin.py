@@ -52,8 +52,10 @@ def totara_session(request: pytest.FixtureRequest) -> Iterator[TotaraClient]:
     """A TotaraClient logged in as --totara-user (or HARVEST_USER) at --totara-site (or
     HARVEST_SITE; else the site where that user has a session), from the keyring, renewed with
     the saved password when the site has ended it. Skips the test, with the reason on one
-    line, when no working session can be had."""
-    from ..errors import HarvestError, first_line
+    line, when no user is named or no session is stored for them; any other trouble (a keyring
+    that is down, a site in trouble, a session that ended and cannot be renewed) fails it
+    loudly: a suite must not go quietly green on a broken setup."""
+    from ..errors import HarvestError, NoSession, UsageError, first_line
     from ..handoff.client import TotaraClient
 
     site = str(request.config.getoption("--totara-site")) or os.environ.get("HARVEST_SITE", "")
@@ -62,13 +64,15 @@ def totara_session(request: pytest.FixtureRequest) -> Iterator[TotaraClient]:
         pytest.skip("totara_session: no user: pass --totara-user NAME or set HARVEST_USER")
     try:
         client = TotaraClient.from_keyring(site, user, renew=True)
-    except HarvestError as exc:
+    except (NoSession, UsageError) as exc:  # nothing stored for this user, no site: not set up
         pytest.skip(f"totara_session: {first_line(exc)}")
+    except HarvestError as exc:
+        pytest.fail(f"totara_session: {first_line(exc)}", pytrace=False)
     with client:
         try:
             client.call("totara_webapi_status")  # renews an ended session before the test
         except HarvestError as exc:
-            pytest.skip(f"totara_session: {first_line(exc)}")
+            pytest.fail(f"totara_session: {first_line(exc)}", pytrace=False)
         yield client
 
 

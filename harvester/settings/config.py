@@ -41,7 +41,6 @@ else:  # pragma: no cover
 DEFAULT_COOKIE_PREFIX = "TotaraSession"
 ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 STEP_ACTIONS = ("click", "fill", "press", "wait_for", "wait_for_url")
-PLACEHOLDERS = ("{username}", "{password}")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import NoSession, SiteError, SiteUnreachable, StateUnwritable
+from ..errors import NoSession, SiteError, SiteMaintenance, SiteUnreachable, StateUnwritable
 from ..logins.verify import check_session
 from ..site.http import credential_client, exchange, maintenance
 from ..site.wwwroot import Wwwroot
@@ -76,9 +76,10 @@ def _logout(
     except SiteUnreachable as exc:
         if local:
             store.delete(wwwroot, user)
-        raise type(exc)(
-            f"could not end {user}'s session on {wwwroot} ({exc.message}); {removed}"
-        ) from None
+        message = f"could not end {user}'s session on {wwwroot} ({exc.message}); {removed}"
+        if isinstance(exc, SiteMaintenance):  # the same error, its Retry-After kept
+            raise SiteMaintenance(message, exc.retry_after) from exc
+        raise type(exc)(message) from exc
     try:
         store.delete(wwwroot, user)
     except StateUnwritable as exc:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import httpx
 
 ALIVE, REFRESHED, FAILED, REMOVED = "alive", "refreshed", "failed", "removed"
-MINIMUM_EVERY = 10.0  # refresh --every: more often only hammers the site
+MINIMUM_REFRESH_EVERY = 10.0  # refresh --every: more often only hammers the site
 log = logging.getLogger(__name__)
 
 

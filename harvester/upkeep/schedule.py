@@ -41,7 +41,7 @@ def unit_dir() -> Path:
     return Path(base) / "systemd" / "user"
 
 
-MINIMUM_EVERY = 60.0  # a scheduled refresh more often than a minute only hammers the site
+MINIMUM_SCHEDULE_EVERY = 60.0  # a scheduled refresh more often than a minute only hammers the site
 DAY_MINUTES = 1440
 
 
@@ -164,9 +164,9 @@ def systemd_available() -> bool:
 
 
 def plan(every: float, backend: str | None = None) -> Plan:
-    if every < MINIMUM_EVERY:
+    if every < MINIMUM_SCHEDULE_EVERY:
         raise UsageError(
-            f"a schedule runs at most every {MINIMUM_EVERY:g}s, not every {every:g}s: "
+            f"a schedule runs at most every {MINIMUM_SCHEDULE_EVERY:g}s, not every {every:g}s: "
             "a site is not to be hammered"
         )
     harvest = harvest_executable()
@@ -266,5 +266,5 @@ def schedule(action: str, every: str = "15m", backend: str = "") -> str:
         raise UsageError(f"unknown action {action!r}: install, show or remove")
     if action == "remove":
         return remove()
-    chosen = plan(parse_duration(every, minimum=MINIMUM_EVERY), backend or None)
+    chosen = plan(parse_duration(every, minimum=MINIMUM_SCHEDULE_EVERY), backend or None)
     return describe(chosen) if action == "show" else install(chosen)
