@@ -222,13 +222,25 @@ def write_output(path: str, text: str, *, force: bool = False) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
 
 
+def find_program(name: str, path: str | None) -> str:
+    """The executable *name* names, as a shell finds it on *path*: CommandNotFound (127) or
+    CommandNotExecutable (126) as a shell says them."""
+    import shutil
+
+    program = name if os.sep in name else shutil.which(name, path=path)
+    if program is None or not os.path.exists(program):
+        raise CommandNotFound(f"command not found: {name}")
+    if not os.access(program, os.X_OK):
+        raise CommandNotExecutable(f"not executable: {name}")
+    return program
+
+
 def exec_session(
     site: str, user: str, argv: list[str], *, store: SessionStore | None = None
 ) -> None:
     """`harvest exec`: replace this process with *argv* running with the stored session's
     variables (no shell in between). Its exit code is the process's own, and signals reach it
     directly (it *is* the process). Returns only by raising."""
-    import shutil
     import sys
 
     from ..settings.targets import stored_session
@@ -238,11 +250,7 @@ def exec_session(
     if not argv:
         raise UsageError("no command given: harvest exec --user U -- COMMAND [ARGS...]")
     env = child_environment(session)
-    program = argv[0] if os.sep in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
-    if program is None or not os.path.exists(program):
-        raise CommandNotFound(f"command not found: {argv[0]}")
-    if not os.access(program, os.X_OK):
-        raise CommandNotExecutable(f"not executable: {argv[0]}")
+    program = find_program(argv[0], env.get("PATH"))
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(program, argv, env)

@@ -5,13 +5,12 @@ never the cookie or the sesskey. Its exit code is ours, and a signal it dies of 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 
-from ..errors import CommandNotExecutable, CommandNotFound, UsageError
-from ..handoff.export import NESTED_MARKER, refuse_nested
+from ..errors import UsageError
+from ..handoff.export import NESTED_MARKER, find_program, refuse_nested
 from .server import open_proxy
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -36,11 +35,7 @@ def exec_with_proxy(site: str, user: str, argv: list[str], *, timeout: float = 3
                 NESTED_MARKER: "1",
             }
         )
-        program = argv[0] if os.sep in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
-        if program is None or not os.path.exists(program):
-            raise CommandNotFound(f"command not found: {argv[0]}")
-        if not os.access(program, os.X_OK):
-            raise CommandNotExecutable(f"not executable: {argv[0]}")
+        program = find_program(argv[0], env.get("PATH"))
         sys.stdout.flush()
         sys.stderr.flush()
         child = subprocess.Popen([program, *argv[1:]], env=env)

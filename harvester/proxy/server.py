@@ -332,23 +332,10 @@ class ProxyServer:
             print(redact(text), file=self.log_stream, flush=True)
 
 
-def open_proxy(
-    site: str,
-    user: str,
-    *,
-    bind: str = "127.0.0.1",
-    port: int = 0,
-    socket_path: str = "",
-    origins: frozenset[str] = frozenset(),
-    dev: bool = False,
-    timeout: float = 30.0,
-    max_in_flight: int = 8,
-    quiet: bool = False,
-    log_stream: TextIO | None = None,
-) -> ProxyServer:
-    """A started proxy for the session `harvest login` stored for *user* at *site*, renewed
-    with the saved password when the site ends it (at most one login per 30 s: a proxy runs
-    for days). NoSession when nothing is stored."""
+def open_proxy(site: str, user: str, *, timeout: float = 30.0, **options: Any) -> ProxyServer:
+    """A started proxy for the session `harvest login` stored for *user* at *site* (the
+    *options* are ProxyServer's), renewed with the saved password when the site ends it (at
+    most one login per 30 s: a proxy runs for days). NoSession when nothing is stored."""
     from ..settings.targets import stored_session
     from ..store.sessions import SessionStore
     from ..upkeep.refresh import refresh_hook
@@ -356,15 +343,4 @@ def open_proxy(
     store = SessionStore()
     _profile, session = stored_session(site, user, store)
     auth = TotaraAuth(session, on_expired=refresh_hook(store, timeout, login_every=30.0))
-    return ProxyServer(
-        auth,
-        bind=bind,
-        port=port,
-        socket_path=socket_path,
-        origins=origins,
-        dev=dev,
-        timeout=timeout,
-        max_in_flight=max_in_flight,
-        quiet=quiet,
-        log_stream=log_stream,
-    ).start()
+    return ProxyServer(auth, timeout=timeout, **options).start()
