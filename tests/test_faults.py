@@ -15,6 +15,7 @@ import httpx
 import keyring
 
 from harvester.devsite import DevSite
+from harvester.devsite.app import Request
 from harvester.logins.browser.runner import BROWSER_LOST
 from harvester.testing.private_keyring import PrivateSecretService
 
@@ -123,7 +124,17 @@ def browsers_using(folder: str) -> list[tuple[int, str]]:
 def test_chromium_killed_mid_login_is_a_clean_error_with_no_orphans(
     harvest: HarvestRunner, make_totara_site: Callable[..., DevSite]
 ) -> None:
-    slow = make_totara_site({"alice": ALICE_PASSWORD}, delay=1.5)
+    slow = make_totara_site({"alice": ALICE_PASSWORD})
+    # the login page is held until the browser is killed: the kill lands mid-login, never
+    # while the browser is still starting (a sleep decided that before, and lost under load)
+    asked, release = threading.Event(), threading.Event()
+
+    def hold(where: str, request: Request) -> None:
+        if where == "site" and "/login/index.php" in request.path and not asked.is_set():
+            asked.set()
+            release.wait(60)
+
+    slow.hold = hold
     proc = harvest.popen(
         "login",
         "--user",
@@ -143,10 +154,11 @@ def test_chromium_killed_mid_login_is_a_clean_error_with_no_orphans(
                 pid for pid, line in browsers_using(folder) if "--remote-debugging-pipe" in line
             ]
             time.sleep(0.02)
-        time.sleep(0.5)  # the login page is on its way (the site takes 1.5 s to answer)
+        assert asked.wait(60), "the browser never asked for the login page"
         os.kill(main[0], signal.SIGKILL)
         _out, err = proc.communicate(timeout=60)
     finally:
+        release.set()
         if proc.poll() is None:
             proc.kill()
             proc.wait()

@@ -320,7 +320,11 @@ def test_open_shows_the_user_logged_in_and_ends_when_the_window_closes(
         HARVEST_BROWSER_ARGS=f"{BROWSER_ARGS} --remote-debugging-port={port}",
     )  # fmt: skip
     try:
-        playwright, page = person_page(port, handoff.url)
+        try:
+            playwright, page = person_page(port, handoff.url)
+        except AssertionError as exc:  # say what harvest said, not only that no window came
+            stop_process(proc)
+            raise AssertionError(f"{exc}; harvest said: {proc.communicate()[1]!r}") from None
         try:
             page.wait_for_load_state()
             assert "notloggedin" not in (page.get_attribute("body", "class") or "")
