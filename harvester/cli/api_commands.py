@@ -226,9 +226,9 @@ def import_curl(
     the paste is printed.
     """
     from ..handoff.curl import import_session
-    from ..handoff.request import read_text
+    from ..handoff.request import read_file
 
-    text, _where = read_text(source if source == "-" else f"@{source}", "the paste")
+    text, _where = read_file(source, "the paste")
     session = import_session(text, user, site=site, timeout=timeout)
     typer.echo(
         f"Imported {session.user}'s session at {session.wwwroot} (cookie {session.cookie_name})"

@@ -227,10 +227,9 @@ def request(
         )
     if from_curl:
         from ..handoff.curl import parse_copied_curl
-        from ..handoff.request import read_text
+        from ..handoff.request import read_file
 
-        spec = from_curl if from_curl == "-" else f"@{from_curl}"
-        copied = parse_copied_curl(read_text(spec, "--from-curl")[0])
+        copied = parse_copied_curl(read_file(from_curl, "--from-curl")[0])
         operations = copied.operations()
         site = site or str(copied.wwwroot())
     elif batch:

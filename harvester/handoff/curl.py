@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import redact
 from ..errors import NoSession, UsageError
+from ..site.ajax import operations_in
 from ..site.wwwroot import AJAX_PATH, Wwwroot
 from ..store.session import Session
 from ..store.sessions import SessionStore
@@ -95,14 +96,7 @@ class CopiedRequest:
         except (ValueError, RecursionError):
             raise UsageError("the pasted command's data is not JSON") from None
         items = payload if isinstance(payload, list) else [payload]
-        found = []
-        for item in items:
-            if not isinstance(item, dict) or not isinstance(item.get("operationName"), str):
-                raise UsageError("the pasted command's data names no operationName")
-            variables = item.get("variables") or {}
-            if not isinstance(variables, dict):
-                raise UsageError("the pasted command's variables are not a JSON object")
-            found.append((str(item["operationName"]), variables))
+        found = operations_in(items, "the pasted command's data")
         if not found:
             raise UsageError("the pasted command's data holds no operation")
         return found

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from ..errors import NoSession, SessionExpired, UsageError
 from ..inputs import text as checked
 from ..settings.targets import stored_session
-from ..site.ajax import data_of
+from ..site.ajax import data_of, operations_in
 from ..store.sessions import SessionStore
 from .client import TotaraClient, is_nosession
 
@@ -30,6 +30,11 @@ def read_text(spec: str, what: str, stdin: TextIO | None = None) -> tuple[str, s
         except OSError as exc:
             raise UsageError(f"cannot read {what} file {spec[1:]}: {exc.strerror}") from None
     return checked(spec, what, controls=True), what
+
+
+def read_file(spec: str, what: str, stdin: TextIO | None = None) -> tuple[str, str]:
+    """read_text for an argument that names a file (with or without @), or - for stdin."""
+    return read_text(spec if spec == "-" or spec.startswith("@") else f"@{spec}", what, stdin)
 
 
 def read_variables(spec: str, stdin: TextIO | None = None) -> dict[str, Any]:
@@ -124,9 +129,7 @@ def request_operations(
 def read_batch(spec: str, stdin: TextIO | None = None) -> list[tuple[str, dict[str, Any]]]:
     """--batch: a JSON array of {"operationName": …, "variables": {…}} (Totara's own batch
     body), from @FILE, a file name, or - for standard input."""
-    text, where = read_text(
-        spec if spec == "-" or spec.startswith("@") else f"@{spec}", "--batch", stdin
-    )
+    text, where = read_file(spec, "--batch", stdin)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -135,12 +138,4 @@ def read_batch(spec: str, stdin: TextIO | None = None) -> list[tuple[str, dict[s
         raise UsageError(
             f'{where} must be a JSON array: [{{"operationName": "…", "variables": {{}}}}, …]'
         )
-    batch = []
-    for index, item in enumerate(value):
-        if not isinstance(item, dict) or not isinstance(item.get("operationName"), str):
-            raise UsageError(f"{where}: item {index} has no operationName")
-        variables = item.get("variables", {})
-        if not isinstance(variables, dict):
-            raise UsageError(f"{where}: item {index}: variables must be a JSON object")
-        batch.append((str(item["operationName"]), variables))
-    return batch
+    return operations_in(value, where)

@@ -38,12 +38,12 @@ def check_request(
     site would refuse or a batch with a mutation; a warning for a name the catalogue does not
     know. *variables*: also hold each name and its variables against the catalogue (--no-check
     turns this off, for a site of another version: the name rule and the batch rule stay)."""
-    catalogue = catalogue or shipped()
     for name, _ in operations:
         check_operation_name(name)
     refuse_mutations_in_batch([name for name, _ in operations], catalogue)
     if not variables:  # --no-check: a site of another version; neither warnings nor refusals
         return
+    catalogue = catalogue or shipped()  # read only now: a single unchecked name never needs it
     for name, values in operations:
         operation = catalogue.get(name)
         if operation is None:

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from ..errors import HarvestError, SiteMaintenance, SiteUnreachable, UsageError, one_line
 from ..handoff.auth import TotaraAuth, says_require_login
+from ..handoff.client import is_nosession
 from ..operations.checks import refuse_mutations_in_batch
 from ..redact import redact
 from ..site.ajax import check_operation_name, operation_names_in
@@ -59,22 +60,22 @@ class Forwarder:
         self.notice = notice
         self._told = False
 
-    def forward(self, method: str, path: str, body: bytes) -> Answer:
+    def forward(self, method: str, path: str, body: bytes, names: list[object]) -> Answer:
+        """*body* to the site's *path*; *names* are its operations (the handler read them)."""
         wwwroot = self.auth.wwwroot
         url = wwwroot.url(path)
         if not self.slots.acquire(timeout=QUEUE_SECONDS):
             raise SiteUnreachable(f"harvest proxy is busy: no free slot to {wwwroot} in time")
         try:
-            names = operation_names_in(body) if path == AJAX else []
-            nosession = bool(names) and all(str(n).endswith("_nosession") for n in names)
+            nosession = bool(names) and all(is_nosession(str(n)) for n in names)
             if path == DEV_SCHEMA or nosession:
                 return self._send(method, url, body, None)
             answer = self.auth.with_renewal(
                 lambda _used: self._send(method, url, body, self.auth),
                 lambda got: says_require_login(got.status, got.body),
             )
-            if says_require_login(answer.status, answer.body) and not self._told:
-                self._told = True
+            ended = says_require_login(answer.status, answer.body)
+            if ended and not self._told:
                 session = self.auth.session
                 self.notice(
                     f"the session of {session.user} at {wwwroot} has ended and could not be "
@@ -82,8 +83,7 @@ class Forwarder:
                     f"require_login until you run harvest login --user {session.user} --site "
                     f"{wwwroot} --save-password"
                 )
-            elif not says_require_login(answer.status, answer.body):
-                self._told = False
+            self._told = ended
             return answer
         finally:
             self.slots.release()
@@ -92,13 +92,10 @@ class Forwarder:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if auth is not None:
             headers.update(auth.credentials_for(url))
-        where = self.auth.wwwroot
-        if method == "POST":
-            return exchange(
-                self.http, method, url, timeout=self.timeout, where=where, headers=headers,
-                content=body,
-            )  # fmt: skip
-        return exchange(self.http, method, url, timeout=self.timeout, where=where, headers=headers)
+        return exchange(
+            self.http, method, url, timeout=self.timeout, where=self.auth.wwwroot,
+            headers=headers, content=body if method == "POST" else None,
+        )  # fmt: skip
 
     def close(self) -> None:
         self.http.close()
@@ -157,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
             except UsageError as exc:
                 return 400, totara_error(exc.message), "application/json"
         try:
-            answer = proxy.forwarder.forward(self.command, path, body)
+            answer = proxy.forwarder.forward(self.command, path, body, names)
         except SiteMaintenance as exc:
             return 503, totara_error(exc.message, "maintenance"), "application/json"
         except HarvestError as exc:

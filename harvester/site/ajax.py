@@ -129,6 +129,21 @@ def operation_names_in(body: bytes) -> list[object]:
     return [item.get("operationName") for item in items if isinstance(item, dict)]
 
 
+def operations_in(items: list[Any], where: str) -> list[tuple[str, dict[str, Any]]]:
+    """(operationName, variables) of each item of a request body, as Totara's batch rule
+    wants them (a name, and variables that are an object); a UsageError naming *where* and the
+    item that is not one. --batch files and pasted requests are read with it."""
+    found = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("operationName"), str):
+            raise UsageError(f"{where}: item {index} has no operationName")
+        variables = item.get("variables", {})
+        if not isinstance(variables, dict):
+            raise UsageError(f"{where}: item {index}: variables must be a JSON object")
+        found.append((str(item["operationName"]), variables))
+    return found
+
+
 def session_ended(item: Any) -> bool:
     """The site ended the session (`require_login`, not maintenance mode): worth one renewal."""
     return category_of(item) == "require_login" and not maintenance_mode(item)
