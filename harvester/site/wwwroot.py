@@ -155,7 +155,7 @@ class Wwwroot(str):
             parts = urlsplit(url)
         except ValueError:
             return None
-        if origin(url) != self.origin:
+        if _origin_of(parts) != self.origin:  # split once: this runs on every request
             return None
         if not self.path:
             return parts.path or "/"
@@ -186,7 +186,13 @@ def normalize_wwwroot(url: str) -> Wwwroot:
 def origin(url: str) -> Origin | None:
     """The origin of *url* as a browser sees it, or None for a URL without one."""
     try:
-        parts = urlsplit(url)
+        return _origin_of(urlsplit(url))
+    except ValueError:
+        return None
+
+
+def _origin_of(parts: SplitResult) -> Origin | None:
+    try:
         port = parts.port
         host = _host(parts.hostname or "")
     except (ValueError, UsageError):
@@ -195,11 +201,6 @@ def origin(url: str) -> Origin | None:
     if not host or scheme not in DEFAULT_PORTS:
         return None
     return Origin(scheme, host, port or DEFAULT_PORTS[scheme])
-
-
-def same_origin(a: str, b: str) -> bool:
-    found = origin(a)
-    return found is not None and found == origin(b)
 
 
 def without_query(url: str) -> str:
