@@ -35,7 +35,7 @@ def page_url(wwwroot: Wwwroot, path: str) -> str:
         if not wwwroot.contains(path):
             raise UsageError(f"{path} is not a page of {wwwroot}: PATH must be on the site")
         return path
-    return f"{wwwroot}/{path.lstrip('/')}"
+    return wwwroot.url(path)
 
 
 def open_window(

@@ -48,7 +48,7 @@ def check_session(
     session.check_sendable()
     headers = {"Cookie": session.cookie_header}
     target = page_url if page_url and session.site.contains(page_url) else None
-    target = target or session.wwwroot + CHECK_PAGE
+    target = target or session.site.url(CHECK_PAGE)
     url = session.site.ajax_url
     with contextlib.nullcontext(http) if http else credential_client(timeout) as client:
         answer = exchange(
