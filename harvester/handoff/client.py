@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NoSession, UsageError
-from ..site.ajax import check_operation_name, data_of, parse_answer, session_ended
+from ..site.ajax import data_of, parse_answer, session_ended
 from ..site.http import credential_client, exchange
 from ..site.wwwroot import Wwwroot
 from ..store.session import Session
@@ -135,12 +135,10 @@ class TotaraClient:
         """The raw JSON answer of each operation (`{"data": …}` or `{"errors": …}`)."""
         if not operations:
             raise UsageError("no operation to run")
-        for name, _ in operations:
-            check_operation_name(name)
-        if len(operations) > 1:
-            from ..operations.checks import refuse_mutations_in_batch
+        from ..operations.checks import check_request
 
-            refuse_mutations_in_batch([name for name, _ in operations])
+        # Totara's name rule and the batch rule; the variables are the caller's business
+        check_request(operations, variables=False)
         payload = [{"operationName": n, "variables": dict(v or {})} for n, v in operations]
         body: Any = payload if len(payload) > 1 else payload[0]
         nosession = all(is_nosession(n) for n, _ in operations)
