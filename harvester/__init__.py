@@ -7,8 +7,9 @@ Public API (imports are lazy so that `harvest env` stays fast):
 
 The package by stage, each using only the stages before it (the order is STAGES, below, and
 tests/test_layout.py holds every import to it): the foundation (`errors`, `redact`, `inputs`);
-`site/` (a site's address, HTTP rules, ajax answers); `operations/` (Totara's operations as
-data, and the checks a request passes); `store/` (the Session and the keyring); `settings/`
+`network/` (trust, proxy and client certificate: how a site is reached); `site/` (a site's
+address, HTTP rules, ajax answers); `operations/` (Totara's operations as data, and the checks
+a request passes); `store/` (the Session and the keyring); `settings/`
 (the config file, --site/--user); `logins/` (the browser login and its proof); `upkeep/`
 (status, refresh, schedule, logout); `handoff/` (env, exec, cookie files, auth objects, the
 client, request, open, curl, the developer API); `proxy/` (the session on a loopback
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 # after it (tests/test_layout.py). Names are the top-level modules and subpackages of harvester.
 STAGES: tuple[tuple[str, ...], ...] = (
     ("errors", "redact", "inputs"),
+    ("network",),
     ("site",),
     ("operations",),
     ("store",),

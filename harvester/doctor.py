@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import BrowserUnavailable, HarvestError, LoginFlowError, SiteUnreachable
 from .settings.config import BrowserOptions, Config, SiteProfile
 from .store.sessions import SessionStore
+
+if TYPE_CHECKING:
+    from .network.reach import Network
 
 
 @dataclass(frozen=True)
@@ -131,41 +135,62 @@ def _endpoint_finding(endpoint: str, timeout: float) -> Finding:
 
 
 def site_findings(profiles: list[SiteProfile], timeout: float) -> list[Finding]:
-    """A live look at each site's login page (plain HTTP, no browser)."""
+    """For each site: how it is reached (trust, proxy, client certificate, and why), a look
+    through exactly that (probe: the proxy's tunnel, the TLS handshake), then its login page
+    (plain HTTP, no browser)."""
+    from .network.probe import probe
+    from .settings.reach import network_for
+
+    findings = []
+    for profile in profiles:
+        topic = f"{profile.alias} ({profile.wwwroot})" if profile.alias else profile.wwwroot
+        try:
+            network = network_for(profile)
+        except HarvestError as exc:
+            findings.append(Finding.problem(topic, exc))
+            continue
+        for what, how in network.describe():
+            findings.append(Finding(f"{topic} {what}", True, how))
+        try:
+            probe(network, timeout)
+        except SiteUnreachable as exc:
+            findings.append(Finding.problem(topic, exc))
+            continue
+        findings.append(_login_page_finding(topic, profile, network, timeout))
+    return findings
+
+
+def _login_page_finding(
+    topic: str, profile: SiteProfile, network: Network, timeout: float
+) -> Finding:
     import httpx
 
     from .site.http import exchange, maintenance
     from .site.wwwroot import origin
 
-    findings = []
-    with httpx.Client(timeout=timeout, follow_redirects=True) as http:
-        for profile in profiles:
-            topic = f"{profile.alias} ({profile.wwwroot})" if profile.alias else profile.wwwroot
-            try:
-                page = exchange(
-                    http, "GET", profile.login_page, timeout=timeout, where=profile.wwwroot
-                )
-            except SiteUnreachable as exc:
-                findings.append(Finding.problem(topic, exc))
-                continue
-            down = maintenance(page.status, page.headers, profile.login_page)
-            if down is not None:
-                findings.append(Finding.problem(topic, down))
-                continue
-            if not profile.wwwroot.contains(page.url):
-                where = origin(page.url)
-                shown = str(where) if where else page.url
-                how = "configured steps" if profile.steps else "no steps: use login --headed"
-                findings.append(Finding(topic, True, f"single sign-on at {shown} ({how})"))
-                continue
-            fields = [_id_of(profile.username_selector), _id_of(profile.password_selector)]
-            form = all(f'id="{f}"' in page.text for f in fields if f)
-            if page.status == 200 and form:
-                findings.append(Finding(topic, True, "login page with the login form"))
-            else:
-                error = LoginFlowError(f"HTTP {page.status}, no Totara login form")
-                findings.append(Finding.problem(topic, error))
-    return findings
+    # An insecure site's redirects are not followed: its setting never reaches another origin.
+    follow = not network.trust.insecure
+    with httpx.Client(timeout=timeout, follow_redirects=follow, **network.client_options()) as http:
+        try:
+            page = exchange(http, "GET", profile.login_page, timeout=timeout, where=profile.wwwroot)
+        except SiteUnreachable as exc:
+            return Finding.problem(topic, exc)
+    down = maintenance(page.status, page.headers, profile.login_page)
+    if down is not None:
+        return Finding.problem(topic, down)
+    url = page.url
+    if page.is_redirect:
+        url = str(httpx.URL(page.url).join(page.headers["location"]))
+    if not profile.wwwroot.contains(url):
+        where = origin(url)
+        shown = str(where) if where else url
+        how = "configured steps" if profile.steps else "no steps: use login --headed"
+        return Finding(topic, True, f"single sign-on at {shown} ({how})")
+    fields = [_id_of(profile.username_selector), _id_of(profile.password_selector)]
+    form = all(f'id="{f}"' in page.text for f in fields if f)
+    if page.status == 200 and form:
+        return Finding(topic, True, "login page with the login form")
+    return Finding.problem(topic, LoginFlowError(f"HTTP {page.status}, no Totara login form"))
 
 
 def _id_of(selector: str) -> str:

@@ -4,6 +4,7 @@ before the case is unchanged and still works."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -136,6 +137,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     ca = trustme.CA()
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(tls)
+    expired, other_name = (ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) for _ in "ab")
+    long_ago = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+    ca.issue_cert(
+        "127.0.0.1", not_before=long_ago, not_after=long_ago.replace(month=2)
+    ).configure_cert(expired)
+    ca.issue_cert("lms.example.com").configure_cert(other_name)
+    ca_file = home / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
     users = {"alice": ALICE_PASSWORD, "dave": "dave-pw"}
     started = [
         site := DevSite(users, cookie_suffix="m", lockout_threshold=3).start(),
@@ -143,6 +152,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         down := DevSite(users, maintenance=True).start(),
         slow := DevSite(users, delay=3).start(),
         https := DevSite(users, tls=tls).start(),
+        expired_site := DevSite(users, tls=expired).start(),
+        renamed := DevSite(users, tls=other_name).start(),
         foreign := DevSite(users, faults=Faults(form_action="http://127.0.0.1:9/collect")).start(),
     ]
     modes = ("plain", "no-form", "no-cookie", "no-sesskey", "odd-sesskey")
@@ -160,6 +171,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "down": down.url,
             "slow": slow.url,
             "https": https.url,
+            "expired": expired_site.url,
+            "renamed": renamed.url,
+            "ca_file": str(ca_file),
             "foreign": foreign.url,
             **{mode: fake.url for mode, fake in fakes.items()},
         }
@@ -375,7 +389,50 @@ CASES = [
     Case(
         "an unresolvable host", 5, "cannot resolve the host", login("http://no-such-host.invalid")
     ),
-    Case("a TLS certificate that does not verify", 5, "does not verify", login("https")),
+    Case(
+        "a TLS certificate from a CA that is not trusted",
+        5,
+        "which is not trusted",
+        login("https"),
+    ),
+    Case(
+        "a CA file that does not exist",
+        2,
+        "does not exist",
+        login("https", "alice", ALICE_PASSWORD, "--ca-file", "/nonexistent/ca.pem"),
+    ),
+    Case(
+        "a CA file that is not PEM",
+        2,
+        "holds no PEM certificate",
+        login("https", "alice", ALICE_PASSWORD, "--ca-file", "/etc/hostname"),
+    ),
+    Case(
+        "an expired site certificate",
+        5,
+        "expired on 2020-02-01",
+        lambda w: login("expired", "alice", ALICE_PASSWORD, "--ca-file", w.sites["ca_file"])(w),
+    ),
+    Case(
+        "a site certificate for another host name",
+        5,
+        "is for lms.example.com, not for 127.0.0.1",
+        lambda w: login("renamed", "alice", ALICE_PASSWORD, "--ca-file", w.sites["ca_file"])(w),
+    ),
+    Case(
+        "a proxy URL that does not parse",
+        2,
+        "bad proxy URL",
+        login("site", "alice", ALICE_PASSWORD, "--proxy", "http://[::1"),
+    ),
+    Case(
+        "a proxy URL with credentials (masked)",
+        5,
+        "the proxy http://me:***@127.0.0.1",
+        lambda w: login(
+            "site", "alice", ALICE_PASSWORD, "--proxy", f"http://me:s3cret@127.0.0.1:{free_port()}"
+        )(w),
+    ),
     Case(
         "a site slower than --timeout",
         5,

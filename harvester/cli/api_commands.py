@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from .app import app
-from .options import JsonOption, SiteOption, TimeoutOption, UserOption
+from .options import JsonOption, SiteOption, TimeoutOption, UserOption, reaches_site
 
 
 def complete_operation(incomplete: str) -> list[str]:
@@ -99,6 +99,7 @@ def _print_operation(shown: dict[str, object]) -> None:
 
 
 @app.command()
+@reaches_site
 def query(
     text: Annotated[
         str, typer.Argument(help="GraphQL query text, @FILE, or - for standard input.")
@@ -133,6 +134,7 @@ def query(
 
 
 @app.command()
+@reaches_site
 def schema(
     site: SiteOption = "",
     output: Annotated[
@@ -236,6 +238,7 @@ def import_curl(
 
 
 @app.command()
+@reaches_site
 def proxy(
     user: UserOption = "",
     site: SiteOption = "",

@@ -54,6 +54,7 @@ def run(argv: Sequence[str] | None = None, *, handle_signals: bool = True) -> in
     asyncio_log.propagate = False
     _interrupted.clear()
     show_warnings()
+    _forget_network_flags()  # an in-process caller's previous command set its own
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if sys.stdout is None and _command(args) not in ("exec", None):
@@ -80,6 +81,16 @@ def run(argv: Sequence[str] | None = None, *, handle_signals: bool = True) -> in
     except _Failed as failed:
         print(f"harvest: error: {redact.redact(str(failed))}", file=sys.stderr)
         return failed.code
+
+
+def _forget_network_flags() -> None:
+    import sys as _sys
+
+    reach = _sys.modules.get("harvester.settings.reach")  # imported only by the commands
+    if reach is not None:
+        from ..settings.config import NetworkOptions
+
+        reach.use_command_line(NetworkOptions())
 
 
 def _command(args: list[str]) -> str | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -55,3 +58,66 @@ TimeoutOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
+
+
+# -- how a site is reached (network/): the same three options on every command that reaches one
+_NETWORK_PANEL = "Network"
+CaFileOption = Annotated[
+    str,
+    typer.Option(
+        "--ca-file",
+        metavar="PEM",
+        help="Trust the CAs in this PEM file for the site (else its ca_file, SSL_CERT_FILE, "
+        "SSL_CERT_DIR, the system store).",
+        rich_help_panel=_NETWORK_PANEL,
+        show_default=False,
+    ),
+]
+InsecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="Do not check the site's TLS certificate (a development site); its origin only.",
+        rich_help_panel=_NETWORK_PANEL,
+    ),
+]
+NetworkProxyOption = Annotated[
+    str,
+    typer.Option(
+        "--proxy",
+        metavar="URL",
+        help='Reach the site through this proxy, or "direct" (else its proxy, HTTPS_PROXY…).',
+        rich_help_panel=_NETWORK_PANEL,
+        show_default=False,
+    ),
+]
+_NETWORK_PARAMETERS = (
+    ("ca_file", CaFileOption, ""),
+    ("insecure", InsecureOption, False),
+    ("network_proxy", NetworkProxyOption, ""),
+)
+
+
+def reaches_site(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command --ca-file, --insecure and --proxy, applied before it runs (to every site
+    it reaches: settings/reach.py)."""
+    signature = inspect.signature(command, eval_str=True)
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default)
+        for name, kind, default in _NETWORK_PARAMETERS
+    ]
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from ..settings.config import NetworkOptions
+        from ..settings.reach import use_command_line
+
+        ca_file = kwargs.pop("ca_file")
+        insecure = kwargs.pop("insecure")
+        proxy = kwargs.pop("network_proxy")
+        use_command_line(NetworkOptions(ca_file=ca_file, insecure=insecure, proxy=proxy))
+        return command(*args, **kwargs)
+
+    params = list(signature.parameters.values())
+    run.__signature__ = signature.replace(parameters=params + extra)  # type: ignore[attr-defined]
+    return run

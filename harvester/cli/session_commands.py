@@ -18,10 +18,12 @@ from .options import (
     TimeoutOption,
     UserOption,
     finite_seconds,
+    reaches_site,
 )
 
 
 @app.command()
+@reaches_site
 def login(
     user: UserOption = "",
     site: SiteOption = "",
@@ -167,6 +169,7 @@ def exec_(
 
 
 @app.command()
+@reaches_site
 def request(
     operation: Annotated[
         str,
@@ -251,6 +254,7 @@ def request(
 
 
 @app.command("open")
+@reaches_site
 def open_(
     path: Annotated[
         str, typer.Argument(help="A page of the site, e.g. /course/view.php?id=2 (default: home).")

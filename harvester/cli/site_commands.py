@@ -57,6 +57,22 @@ def site_add(
         list[str] | None, typer.Option("--browser-arg", help="Extra browser flag; repeatable.")
     ] = None,
     default: Annotated[bool, typer.Option("--default", help="Make this the default site.")] = False,
+    ca_file: Annotated[
+        str,
+        typer.Option("--ca-file", metavar="PEM", help="Trust the CAs in this PEM file for it."),
+    ] = "",
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Never check its certificate (development).")
+    ] = False,
+    proxy: Annotated[
+        str, typer.Option("--proxy", metavar="URL", help='Its proxy, or "direct".')
+    ] = "",
+    client_cert: Annotated[
+        str, typer.Option("--client-cert", metavar="PEM", help="Client certificate (mutual TLS).")
+    ] = "",
+    client_key: Annotated[
+        str, typer.Option("--client-key", metavar="PEM", help="The client certificate's key.")
+    ] = "",
 ) -> None:
     """Add (or replace) a site alias in the config file."""
     from ..settings.config import load_config, parse_step
@@ -80,10 +96,42 @@ def site_add(
             "browser_channel": channel,
             "browser_endpoint": browser_endpoint,
             "browser_args": list(browser_arg or []),
+            "ca_file": ca_file,
+            "insecure": insecure,
+            "proxy": proxy,
+            "client_cert": client_cert,
+            "client_key": client_key,
         },
         make_default=default,
     )
     typer.echo(f"Site {alias} is {load_config(path).sites[alias].wwwroot} (in {path})")
+
+
+@site_app.command("passphrase")
+def site_passphrase(
+    alias: Annotated[str, typer.Argument(help="The site whose client key it unlocks.")],
+    forget: Annotated[bool, typer.Option("--forget", help="Remove it from the keyring.")] = False,
+) -> None:
+    """Keep the passphrase of a site's client key in the keyring (read from one line of stdin,
+    or a hidden prompt); harvester unlocks the key with it and never asks for it again."""
+    import getpass
+    import sys
+
+    from ..logins.flow import read_password_line
+    from ..settings.config import load_config
+    from ..settings.reach import forget_passphrase, save_passphrase
+
+    profile = load_config().resolve(alias)
+    if forget:
+        forget_passphrase(profile)
+        typer.echo(f"Forgot the passphrase of {alias}'s client key")
+        return
+    if sys.stdin.isatty():
+        secret = getpass.getpass(f"Passphrase of {alias}'s client key: ")
+    else:
+        secret = read_password_line(sys.stdin)
+    key = save_passphrase(profile, secret)
+    typer.echo(f"Saved the passphrase of {key} in the keyring")
 
 
 @site_app.command("list")

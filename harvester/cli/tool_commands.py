@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 
 from .app import app
-from .options import BrowserPathOption, ChannelOption, EndpointOption, TimeoutOption
+from .options import BrowserPathOption, ChannelOption, EndpointOption, TimeoutOption, reaches_site
 
 
 @app.command()
+@reaches_site
 def doctor(
     browser_path: BrowserPathOption = "",
     channel: ChannelOption = "",

@@ -16,10 +16,12 @@ from .options import (
     SiteOption,
     TimeoutOption,
     UserOption,
+    reaches_site,
 )
 
 
 @app.command()
+@reaches_site
 def status(
     user: Annotated[str, typer.Option("--user", "-u", help="Only this user.")] = "",
     site: SiteOption = "",
@@ -44,6 +46,7 @@ def status(
 
 
 @app.command()
+@reaches_site
 def refresh(
     user: Annotated[
         list[str] | None, typer.Option("--user", "-u", help="A user to refresh; repeatable.")
@@ -149,6 +152,7 @@ def schedule(
 
 
 @app.command()
+@reaches_site
 def logout(
     user: UserOption = "",
     site: SiteOption = "",

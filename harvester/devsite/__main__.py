@@ -3,7 +3,8 @@
 The command line is fixed (other tools use it); extend it, never break it:
     python -m harvester.devsite [--port 0] [--cookie-suffix S] [--user NAME:PASSWORD]...
                                 [--session-timeout SECONDS] [--lockout-threshold N]
-Extensions: [--path /PREFIX] [--tls-cert PEM --tls-key PEM] [--light] [--dev-mode]
+Extensions: [--path /PREFIX] [--tls-cert PEM --tls-key PEM [--client-ca PEM]] [--light]
+            [--dev-mode]
 Test-only switches: [--idp [button|redirect]] [--force-password-change NAME]...
                     [--site-policy NAME]... [--maintenance] [--delay SECONDS]
                     [--ajax-status CODE [--ajax-body TEXT]] [--drip SECONDS] [--oversize MIB]
@@ -120,6 +121,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", metavar="PEM", help="serve https with this certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument(
+        "--client-ca",
+        metavar="PEM",
+        help="with --tls-cert: require a client certificate issued by this CA (mutual TLS)",
+    )
+    p.add_argument(
         "--path",
         type=_folder,
         default="",
@@ -217,11 +223,16 @@ def _folder(text: str) -> str:
     return folder
 
 
-def _tls(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+def _tls(cert: str | None, key: str | None, client_ca: str | None) -> ssl.SSLContext | None:
     if not cert:
+        if client_ca:
+            raise SystemExit("--client-ca needs --tls-cert (mutual TLS is a TLS setting)")
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
+    if client_ca:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
@@ -245,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             site_policy=args.site_policy,
             maintenance=args.maintenance,
             delay=args.delay,
-            tls=_tls(args.tls_cert, args.tls_key),
+            tls=_tls(args.tls_cert, args.tls_key, args.client_ca),
             path=args.path,
             faults=Faults(
                 ajax_status=args.ajax_status,

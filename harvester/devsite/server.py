@@ -148,8 +148,10 @@ class DevSite:
         faults: Faults | None = None,
         light: bool = False,
         dev_mode: bool = False,
+        idp_tls: ssl.SSLContext | None = None,
     ) -> None:
-        """*idp* ("button" or "redirect") adds an identity provider on a second free port;
+        """*idp* ("button" or "redirect") adds an identity provider on a second free port
+        (serving https with *idp_tls*);
         users in *force_password_change* / *site_policy* land on that required-action page
         after login; *maintenance* answers 503 everywhere, *delay* slows every answer (both
         settable later on .state); *tls* serves https with that server context; *path* serves
@@ -185,10 +187,7 @@ class DevSite:
         self._log_lock = threading.Lock()
         self._server = _Server(port, self.app, self._log, lambda: self.hold)
         if tls is not None:
-            # The handshake happens in the request's thread, on first read.
-            self._server.socket = tls.wrap_socket(
-                self._server.socket, server_side=True, do_handshake_on_connect=False
-            )
+            _serve_tls(self._server, tls)
         host, bound_port = self._server.server_address[:2]
         scheme = "https" if tls is not None else "http"
         self.url = f"{scheme}://{host!s}:{bound_port}{path}"
@@ -204,8 +203,11 @@ class DevSite:
             except OSError:
                 self._server.server_close()
                 raise
+            if idp_tls is not None:
+                _serve_tls(self._idp_server, idp_tls)
             host, idp_port = self._idp_server.server_address[:2]
-            self.idp_url = self.app.idp_url = f"http://{host!s}:{idp_port}"
+            idp_scheme = "https" if idp_tls is not None else "http"
+            self.idp_url = self.app.idp_url = f"{idp_scheme}://{host!s}:{idp_port}"
 
     @property
     def cookie_name(self) -> str:
@@ -264,3 +266,8 @@ class DevSite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _serve_tls(server: _Server, tls: ssl.SSLContext) -> None:
+    # The handshake happens in the request's thread, on first read.
+    server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NoSession, UsageError
+from ..settings.reach import network_for_site
 from ..site.ajax import data_of, parse_answer, session_ended
 from ..site.http import credential_client, exchange
 from ..site.wwwroot import Wwwroot
@@ -54,7 +55,9 @@ class TotaraClient:
         self.auth = None if session is None else TotaraAuth(session, on_expired=on_expired)
         self.timeout = timeout
         self._own_http = http is None
-        self._http = http if http is not None else credential_client(timeout)
+        if http is None:  # reached the way the site is configured (its CAs, proxy, client cert)
+            http = credential_client(timeout, network=network_for_site(self.wwwroot))
+        self._http = http
 
     @property
     def session(self) -> Session | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import GraphQLError, NoSession, NotDeveloperSite, UsageError
+from ..settings.reach import network_for_site
 from ..site.ajax import category_of, message_of
 from ..site.http import Answer, credential_client, exchange, maintenance
 from ..site.wwwroot import Wwwroot
@@ -51,7 +52,7 @@ def run_query(
     _profile, session = stored_session(site, user, store or SessionStore())
     url = session.site.url(EXECUTOR)
     session.check_sendable()
-    with credential_client(timeout) as http:
+    with credential_client(timeout, network=network_for_site(session.site)) as http:
         answer = exchange(
             http, "POST", url, timeout=timeout, where=session.site,
             json={"query": text, "variables": variables},
@@ -78,7 +79,7 @@ def run_query(
 def fetch_schema(wwwroot: Wwwroot, *, timeout: float = 30.0) -> str:
     """The site's whole schema as SDL (no session is sent)."""
     url = wwwroot.url(SCHEMA)
-    with credential_client(timeout) as http:
+    with credential_client(timeout, network=network_for_site(wwwroot)) as http:
         answer = exchange(http, "GET", url, timeout=timeout, where=wwwroot, limit=MAX_SCHEMA_BYTES)
     _check_status(answer, wwwroot, url)
     text = answer.body.decode("utf-8", "replace")

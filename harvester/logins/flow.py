@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING, TextIO
 
 from .. import redact
 from ..errors import LoginFlowError, LoginRefused, UsageError
+from ..network.browser_trust import browser_network
+from ..network.probe import probe
 from ..settings.config import BrowserOptions, SiteProfile
+from ..settings.reach import network_for
 from ..settings.targets import resolve_target
-from ..site.http import check_reachable
+from ..site.http import credential_client
 from ..store.session import Session
 from ..store.sessions import SessionStore
 from .browser.contexts import ContextPool
@@ -29,6 +32,8 @@ from .verify import verify_session
 if TYPE_CHECKING:
     import httpx
     from playwright.async_api import Browser
+
+    from ..network.reach import Network
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_WAIT = 300.0  # seconds a --headed login waits for the person
@@ -80,10 +85,15 @@ def login(
     if password:
         redact.register(password)
     options = profile.browser.merged(browser or BrowserOptions())
+    network = network_for(profile)
+    leaves: dict[str, bytes] = {}
+    if network.trust.insecure and network.tls:  # the browser is started with the site's pin
+        leaves[network.origin] = probe(network, timeout) or b""
 
     def preflight() -> None:
         store.check_available()  # fail on the keyring before a login, not after it
-        check_reachable(profile.wwwroot, timeout)
+        if not leaves:  # the site, its proxy and its certificate, checked the way we trust
+            probe(network, timeout)
 
     async def work(browsers: LazyBrowser) -> Session:
         # The browser starts while the keyring and the site are checked: they are independent,
@@ -107,6 +117,7 @@ def login(
             headed=headed,
             wait=wait,
             notify=notify or (lambda _message: None),
+            network=network,
         )
 
     try:
@@ -116,6 +127,7 @@ def login(
             options,
             headless=not headed,
             lost=(lambda: LoginFlowError(WINDOW_CLOSED)) if headed else _browser_lost,
+            network=browser_network([network], timeout, leaves),
         )
     except LoginRefused as exc:
         if not saved:
@@ -141,10 +153,12 @@ async def sign_in(
     headed: bool = False,
     wait: float = DEFAULT_WAIT,
     notify: Callable[[str], None] | None = None,
+    network: Network | None = None,
 ) -> Session:
     """One login in a context of *browser*, verified outside it; the session is not stored.
-    Shared by `login` and `refresh`."""
+    Shared by `login` and `refresh`. *network*: how the site is reached (default: its own)."""
     started = time.time()
+    network = network or network_for(profile)
     if headed:
         captured = await capture_headed(
             browser,
@@ -153,14 +167,22 @@ async def sign_in(
             timeout=timeout,
             wait=wait,
             notify=notify or (lambda _message: None),
+            network=network,
         )
     else:
         if not password:
             raise UsageError("the password is empty")
         redact.register(password)
-        captured = await login_with_password(browser, profile, user, password, timeout=timeout)
+        captured = await login_with_password(
+            browser, profile, user, password, timeout=timeout, network=network
+        )
     redact.register(*captured.sesskeys, *(value for _, value, _ in captured.cookies))
     candidates = captured.sessions(profile.wwwroot, user, obtained_at=started)
+    if http is None:
+        with credential_client(timeout, network=network) as own:
+            return await asyncio.to_thread(
+                _verified, candidates, captured.landing_url, timeout, own
+            )
     return await asyncio.to_thread(_verified, candidates, captured.landing_url, timeout, http)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from ..errors import GraphQLError, InvalidSesskey, LoginFlowError, SessionExpired, SiteError
+from ..settings.reach import network_for_site
 from ..site.ajax import data_of, parse_answer
 from ..site.http import Answer, credential_client, exchange, maintenance
 from ..site.login_state import PageState, logged_in_reason
@@ -50,7 +51,9 @@ def check_session(
     target = page_url if page_url and session.site.contains(page_url) else None
     target = target or session.site.url(CHECK_PAGE)
     url = session.site.ajax_url
-    with contextlib.nullcontext(http) if http else credential_client(timeout) as client:
+    if http is None:
+        client_for = credential_client(timeout, network=network_for_site(session.site))
+    with contextlib.nullcontext(http) if http else client_for as client:
         answer = exchange(
             client,
             "POST",

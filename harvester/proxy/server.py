@@ -25,6 +25,7 @@ from ..handoff.auth import TotaraAuth, says_require_login
 from ..handoff.client import is_nosession
 from ..operations.checks import refuse_mutations_in_batch
 from ..redact import redact
+from ..settings.reach import network_for_site
 from ..site.ajax import check_operation_name, operation_names_in
 from ..site.http import Answer, credential_client, exchange
 from .gate import AJAX, DEV_SCHEMA, Gate
@@ -55,7 +56,8 @@ class Forwarder:
     ) -> None:
         self.auth = auth
         self.timeout = timeout
-        self.http = credential_client(timeout)  # pooled; follows no redirect, keeps no cookie
+        # pooled; follows no redirect, keeps no cookie; reached the way the site is configured
+        self.http = credential_client(timeout, network=network_for_site(auth.wwwroot))
         self.slots = threading.BoundedSemaphore(max_in_flight)
         self.notice = notice
         self._told = False

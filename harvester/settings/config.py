@@ -8,6 +8,9 @@
     login_url = "https://lms.example.com/login/index.php?noredirect=1"
     default_user = "alice"
     browser_channel = "chrome"                 # or browser_path, browser_endpoint, browser_args
+    ca_file = "~/certs/intranet-ca.pem"        # the CA of a private certificate (docs/networks.md)
+    proxy = "http://proxy.corp:3128"           # or "direct"; else HTTPS_PROXY and NO_PROXY
+    client_cert = "~/certs/me.pem"             # mutual TLS; client_key when the key is apart
     steps = [                                  # unattended identity-provider login
       { click = ".potentialidp a" },
       { fill = "#idp-username", value = "{username}" },
@@ -74,6 +77,28 @@ class BrowserOptions:
 
 
 @dataclass(frozen=True)
+class NetworkOptions:
+    """How a site is reached, as configured or given on the command line (network/ resolves
+    them with the environment). Empty fields: not set here."""
+
+    ca_file: str = ""
+    insecure: bool = False
+    proxy: str = ""  # a proxy URL, or "direct"
+    client_cert: str = ""
+    client_key: str = ""
+
+    def merged(self, override: NetworkOptions) -> NetworkOptions:
+        """*override*'s set fields win (command line over config)."""
+        return NetworkOptions(
+            ca_file=override.ca_file or self.ca_file,
+            insecure=override.insecure or self.insecure,
+            proxy=override.proxy or self.proxy,
+            client_cert=override.client_cert or self.client_cert,
+            client_key=override.client_key or (self.client_key if not override.client_cert else ""),
+        )
+
+
+@dataclass(frozen=True)
 class LoginStep:
     """One action of a configured login: click, fill (value), press (value = key), wait_for,
     wait_for_url (selector = URL glob)."""
@@ -106,6 +131,7 @@ class SiteProfile:
     login_needs_scripts: bool = False
     default_user: str = ""
     browser: BrowserOptions = field(default_factory=BrowserOptions)
+    network: NetworkOptions = field(default_factory=NetworkOptions)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wwwroot", Wwwroot(self.wwwroot))
@@ -142,6 +168,11 @@ _KEYS = {
     "browser_channel",
     "browser_endpoint",
     "browser_args",
+    "ca_file",
+    "insecure",
+    "proxy",
+    "client_cert",
+    "client_key",
 }
 
 
@@ -281,9 +312,9 @@ def _profile(path: Path, text: str, alias: str, table: Any) -> SiteProfile:
     if unknown:
         raise fail(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
     for key, value in table.items():
-        if key == "login_needs_scripts":
+        if key in ("login_needs_scripts", "insecure"):
             if not isinstance(value, bool):
-                raise fail("login_needs_scripts must be true or false")
+                raise fail(f"{key} must be true or false")
         elif key not in ("steps", "browser_args") and not isinstance(value, str):
             raise fail(f"{key} must be a string")
     if "url" not in table:
@@ -321,6 +352,13 @@ def _profile(path: Path, text: str, alias: str, table: Any) -> SiteProfile:
             channel=table.get("browser_channel", ""),
             endpoint=table.get("browser_endpoint", ""),
             args=tuple(args),
+        ),
+        network=NetworkOptions(
+            ca_file=table.get("ca_file", ""),
+            insecure=table.get("insecure", False),
+            proxy=table.get("proxy", ""),
+            client_cert=table.get("client_cert", ""),
+            client_key=table.get("client_key", ""),
         ),
     )
 

@@ -12,7 +12,6 @@ httpx is imported lazily (~70 ms): commands that only read the keyring never pay
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import socket
 import threading
@@ -22,12 +21,12 @@ from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import SiteError, SiteMaintenance, SiteUnreachable
+from ..errors import SiteError, SiteMaintenance, SiteUnreachable, first_line
 
 if TYPE_CHECKING:
     import httpx
 
-    from .wwwroot import Wwwroot
+    from ..network.reach import Network
 
 T = TypeVar("T")
 # The most an answer may hold once decompressed: real ajax.php answers and pages are far below.
@@ -60,14 +59,51 @@ class Answer:
         return self.status in (301, 302, 303, 307, 308) and "location" in self.headers
 
 
-def credential_client(timeout: float, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+def credential_client(
+    timeout: float,
+    transport: httpx.BaseTransport | None = None,
+    *,
+    network: Network | None = None,
+) -> httpx.Client:
     """The HTTP client for every request that carries a session: it follows no redirect (the
     cookie never travels to another origin) and keeps no cookie the site sets (a fresh
-    anonymous cookie after expiry must never mix with ours). Safe to share between threads."""
+    anonymous cookie after expiry must never mix with ours). It reaches the site through
+    *network* (its CAs, proxy and client certificate; without one, the system store and the
+    proxy variables). Safe to share between threads, for sites that share a Network."""
     import httpx
 
     jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.Client(timeout=timeout, follow_redirects=False, cookies=jar, transport=transport)
+    options = network.client_options() if network is not None else {}
+    return httpx.Client(
+        timeout=timeout, follow_redirects=False, cookies=jar, transport=transport, **options
+    )
+
+
+class CredentialClients:
+    """One credential_client per Network, for a job over many sites (status, refresh): sites
+    that are reached the same way share connections; each is reached its own way."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._clients: dict[Network, httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, network: Network) -> httpx.Client:
+        with self._lock:
+            client = self._clients.get(network)
+            if client is None:
+                client = credential_client(self.timeout, network=network)
+                self._clients[network] = client
+            return client
+
+    def __enter__(self) -> CredentialClients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
 
 
 def exchange(
@@ -219,6 +255,15 @@ def transport_errors(wwwroot: str, timeout: float) -> Iterator[None]:
         raise SiteUnreachable(
             f"{wwwroot} did not answer within {timeout:g} s (--timeout)"
         ) from None
+    except httpx.ProxyError as exc:
+        said = first_line(exc)[:120]
+        raise SiteUnreachable(f"the proxy on the way to {wwwroot} failed: {said}") from None
+    except httpx.ConnectError as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            raise SiteUnreachable(
+                f"the TLS certificate of {wwwroot} does not verify (harvest doctor says why)"
+            ) from None
+        raise SiteUnreachable(f"cannot reach {wwwroot}: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         raise SiteUnreachable(f"cannot reach {wwwroot}: {type(exc).__name__}") from None
 
@@ -248,12 +293,3 @@ def tcp_probe(host: str, port: int, timeout: float, what: str) -> None:
         raise SiteUnreachable(f"{what} did not answer within {timeout:g} s") from None
     except OSError as exc:
         raise SiteUnreachable(f"cannot reach {what}: {exc.strerror or exc}") from None
-
-
-def check_reachable(wwwroot: Wwwroot, timeout: float) -> None:
-    """Probe the site's port, so an unreachable site fails in milliseconds with exit 5 (it runs
-    while the browser starts, and stops it). Skipped behind a proxy (the proxy decides what is
-    reachable)."""
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
-        return
-    tcp_probe(wwwroot.origin.host, wwwroot.origin.port, timeout, wwwroot)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..errors import NoSession, SiteError, SiteMaintenance, SiteUnreachable, StateUnwritable
 from ..logins.verify import check_session
+from ..settings.reach import network_for_site
 from ..site.http import credential_client, exchange, maintenance
 from ..site.wwwroot import Wwwroot
 from ..store.sessions import SessionStore
@@ -49,7 +50,7 @@ def _logout(
     kept = "kept it here: run harvest logout again when the site answers (--local drops it)"
     removed = "removed it here (--local)" if local else kept
     try:
-        with credential_client(timeout) as http:
+        with credential_client(timeout, network=network_for_site(session.site)) as http:
             alive = check_session(session, timeout=timeout, http=http)
             if alive.ended:
                 store.delete(wwwroot, user)

@@ -16,22 +16,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..errors import HarvestError, NoSession, SiteUnreachable, UsageError, first_line
 from ..logins.browser.runner import LazyBrowser, run_with_lazy_browser
 from ..logins.flow import sign_in
 from ..logins.verify import check_session
+from ..network.browser_trust import browser_network
 from ..redact import redact
 from ..settings.config import BrowserOptions, Config, load_config
+from ..settings.reach import network_for
 from ..settings.targets import Target
-from ..site.http import credential_client
+from ..site.http import CredentialClients
 from ..site.wwwroot import Wwwroot
 from ..store.session import Session
 from ..store.sessions import SessionStore
-
-if TYPE_CHECKING:
-    import httpx
 
 ALIVE, REFRESHED, FAILED, REMOVED = "alive", "refreshed", "failed", "removed"
 MINIMUM_REFRESH_EVERY = 10.0  # refresh --every: more often only hammers the site
@@ -122,10 +120,12 @@ def refresh_sessions(
     # What had a session when the round began: one gone by the time its lock is held was logged
     # out meanwhile, and is not logged in again behind the user's back.
     listed = {(e.wwwroot, e.user) for e in store.entries() if e.cookie_name}
+    # one browser for every site: it trusts the CAs each of them needs (browser_trust.py)
+    networks = {network_for(config.for_wwwroot(t.wwwroot)) for t in targets}
 
     async def work(browsers: LazyBrowser) -> list[RefreshResult]:
         slots = asyncio.Semaphore(limit)
-        with credential_client(timeout) as http:  # one connection pool for every check
+        with CredentialClients(timeout) as http:  # one connection pool per way of reaching
 
             async def one(target: Target) -> RefreshResult:
                 result = await _refresh_one(
@@ -145,7 +145,9 @@ def refresh_sessions(
 
             return list(await asyncio.gather(*(one(t) for t in targets)))
 
-    return run_with_lazy_browser(work, timeout, options)
+    return run_with_lazy_browser(
+        work, timeout, options, network=lambda: browser_network(networks, timeout)
+    )
 
 
 async def _refresh_one(
@@ -154,7 +156,7 @@ async def _refresh_one(
     target: Target,
     browsers: LazyBrowser,
     slots: asyncio.Semaphore,
-    http: httpx.Client,
+    http: CredentialClients,
     timeout: float,
     *,
     relogin: bool,
@@ -184,8 +186,11 @@ async def _refresh_one(
             return RefreshResult(
                 wwwroot, user, REMOVED, "logged out while this round ran; not logging in again"
             )
+        profile = config.for_wwwroot(wwwroot)
+        network = network_for(profile)
+        client = http(network)
         if session is not None:
-            check = await asyncio.to_thread(check_session, session, timeout=timeout, http=http)
+            check = await asyncio.to_thread(check_session, session, timeout=timeout, http=client)
             if check.valid:  # the check itself is a request: it also keeps the session alive
                 verified = session.verified()
                 await asyncio.to_thread(store.save, verified)
@@ -202,9 +207,14 @@ async def _refresh_one(
                 f"--site {wwwroot} --save-password (or --headed for single sign-on)"
             )
         async with slots:
-            profile = config.for_wwwroot(wwwroot)
             fresh = await sign_in(
-                browsers.pool, profile, user, password, timeout=timeout, http=http
+                browsers.pool,
+                profile,
+                user,
+                password,
+                timeout=timeout,
+                http=client,
+                network=network,
             )
         await asyncio.to_thread(store.save, fresh)
         return RefreshResult(wwwroot, user, REFRESHED, f"logged in again ({why})", fresh)

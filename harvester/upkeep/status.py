@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import HarvestError, NoSession, SiteUnreachable
 from ..logins.verify import check_session
-from ..site.http import credential_client
+from ..settings.reach import network_for_site
+from ..site.http import CredentialClients
 from ..store.sessions import SessionStore
-
-if TYPE_CHECKING:
-    import httpx
 
 
 @dataclass
@@ -63,13 +61,15 @@ def list_sessions(
         )
         rows.append(row)
     if check:
-        with credential_client(timeout) as http:  # one connection pool for all checks
+        with CredentialClients(timeout) as http:  # one connection pool per way of reaching
             for row in rows:
                 _check_row(store, row, timeout, http)
     return rows
 
 
-def _check_row(store: SessionStore, row: SessionStatus, timeout: float, http: httpx.Client) -> None:
+def _check_row(
+    store: SessionStore, row: SessionStatus, timeout: float, http: CredentialClients
+) -> None:
     try:
         session = store.load(row.site, row.user)
     except NoSession as exc:
@@ -79,7 +79,8 @@ def _check_row(store: SessionStore, row: SessionStatus, timeout: float, http: ht
         row.valid, row.why = False, "listed, but not in the keyring (run harvest login)"
         return
     try:
-        result = check_session(session, timeout=timeout, http=http)
+        client = http(network_for_site(session.site))
+        result = check_session(session, timeout=timeout, http=client)
     except HarvestError as exc:  # site trouble: the site could not say (one row, not the table)
         row.valid, row.why = None, exc.message
         return

@@ -15,8 +15,9 @@ with scripts off, nothing else in it can hold a user's state.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page, Route
@@ -41,19 +42,27 @@ class ContextPool:
     def __init__(self, browser: Callable[[], Awaitable[Browser]], *, keep: bool = False) -> None:
         self._browser = browser
         self.keep = keep
-        self._idle: list[tuple[BrowserContext, Page]] = []
+        # idle lean contexts by their options (a site's proxy and client certificate)
+        self._idle: dict[str, list[tuple[BrowserContext, Page]]] = {}
         self._uses: dict[int, int] = {}
 
     async def browser(self) -> Browser:
         return await self._browser()
 
     @contextlib.asynccontextmanager
-    async def page(self, *, lean: bool, timeout: float) -> AsyncIterator[Page]:
-        """A fresh page in a context of its own (a warm lean one when there is one idle)."""
-        if lean and self._idle:
-            context, page = self._idle.pop()
+    async def page(
+        self, *, lean: bool, timeout: float, options: dict[str, Any] | None = None
+    ) -> AsyncIterator[Page]:
+        """A fresh page in a context of its own (a warm lean one with the same *options* when
+        there is one idle). *options*: the site's context options (Network.context_options)."""
+        options = options or {}
+        key = json.dumps(options, sort_keys=True)
+        idle = self._idle.setdefault(key, [])
+        if lean and idle:
+            context, page = idle.pop()
         else:
-            context = await (await self._browser()).new_context(java_script_enabled=not lean)
+            browser = await self._browser()
+            context = await browser.new_context(java_script_enabled=not lean, **options)
             if lean:
                 await context.route("**/*", _documents_only)
             page = await context.new_page()
@@ -67,15 +76,16 @@ class ContextPool:
             if reuse:
                 self._uses[id(context)] = uses
                 await context.clear_cookies()  # the next user starts with none of this one's
-                self._idle.append((context, page))
+                idle.append((context, page))
             else:
                 await context.close()  # promptly: a context holds a renderer and its memory
 
     async def aclose(self) -> None:
-        while self._idle:
-            context, _page = self._idle.pop()
-            with contextlib.suppress(Exception):
-                await context.close()
+        for idle in self._idle.values():
+            while idle:
+                context, _page = idle.pop()
+                with contextlib.suppress(Exception):
+                    await context.close()
 
 
 def pool_of(browser: Browser | ContextPool, *, keep: bool = False) -> ContextPool:

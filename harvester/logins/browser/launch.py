@@ -12,12 +12,15 @@ import os
 import shlex
 import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import BrowserUnavailable, first_line
+from ...network.browser_trust import BrowserNetwork
 from ...settings.config import BrowserOptions
 
 if TYPE_CHECKING:
@@ -82,39 +85,50 @@ def is_cdp_endpoint(endpoint: str) -> bool:
 
 @asynccontextmanager
 async def open_browser(
-    timeout: float, options: BrowserOptions | None = None, *, headless: bool = True
+    timeout: float,
+    options: BrowserOptions | None = None,
+    *,
+    headless: bool = True,
+    network: BrowserNetwork | None = None,
 ) -> AsyncIterator[Browser]:
     """A browser for this run: launched (and closed with its driver when the block ends), or,
     with options.endpoint, a running one we connect to and only disconnect from. Call it inside
-    processes.private_tmpdir() (the runner does) so a launched profile never outlives the run."""
+    processes.private_tmpdir() (the runner does) so a launched profile never outlives the run.
+    *network*: the CAs and pins the sites of this run need (network/browser_trust.py)."""
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
 
     options = options or BrowserOptions()
-    async with async_playwright() as playwright:
-        if options.endpoint:
-            browser = await _connect(playwright, options.endpoint, timeout)
-        else:
-            if not headless:
-                check_display()
-            choice = choose_browser(playwright.chromium.executable_path, options)
-            log.debug("browser: %s", choice.why)
-            extra = list(options.args) + shlex.split(os.environ.get("HARVEST_BROWSER_ARGS", ""))
+    network = network or BrowserNetwork()
+    folder = Path(os.environ.get("TMPDIR") or tempfile.gettempdir())
+    with network.driver_env(folder):
+        async with async_playwright() as playwright:
+            if options.endpoint:
+                browser = await _connect(playwright, options.endpoint, timeout)
+            else:
+                if not headless:
+                    check_display()
+                choice = choose_browser(playwright.chromium.executable_path, options)
+                log.debug("browser: %s", choice.why)
+                extra = list(options.args) + shlex.split(os.environ.get("HARVEST_BROWSER_ARGS", ""))
+                try:
+                    browser = await playwright.chromium.launch(
+                        headless=headless,
+                        executable_path=choice.executable,
+                        channel=options.channel or None,
+                        args=CHROMIUM_ARGS + network.launch_args() + extra,
+                        env=network.browser_env(folder),
+                        timeout=timeout * 1000,
+                    )
+                except PlaywrightError as exc:
+                    raise BrowserUnavailable(
+                        f"the browser did not start: {first_line(exc)}"
+                    ) from None
             try:
-                browser = await playwright.chromium.launch(
-                    headless=headless,
-                    executable_path=choice.executable,
-                    channel=options.channel or None,
-                    args=CHROMIUM_ARGS + extra,
-                    timeout=timeout * 1000,
-                )
-            except PlaywrightError as exc:
-                raise BrowserUnavailable(f"the browser did not start: {first_line(exc)}") from None
-        try:
-            yield browser
-        finally:
-            # A launched browser quits; a connected one only loses our contexts and connection.
-            await browser.close()
+                yield browser
+            finally:
+                # A launched browser quits; a connected one only loses our contexts and connection.
+                await browser.close()
 
 
 async def _connect(playwright: Playwright, endpoint: str, timeout: float) -> Browser:

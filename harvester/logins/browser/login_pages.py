@@ -29,6 +29,8 @@ from .outcome import CapturedLogin, login_ended, read_outcome, translate
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
 
+    from ...network.reach import Network
+
 log = logging.getLogger(__name__)
 WINDOW_CLOSED = "the browser window was closed before the login finished; nothing was stored"
 # One round trip: every call into the browser costs milliseconds on a busy machine. The form's
@@ -71,6 +73,7 @@ async def login_with_password(
     password: str,
     *,
     timeout: float,
+    network: Network | None = None,
 ) -> CapturedLogin:
     """Log in unattended in a context of its own: the site's form, or the profile's configured
     steps (an identity provider's forms, on full pages); return cookie and sesskey.
@@ -78,16 +81,17 @@ async def login_with_password(
     The form login runs lean (contexts.py: documents only, no page script) unless the profile
     says its login needs scripts; when the lean page does not show the flow harvester knows
     (no form, say: a theme that writes it with JavaScript), it tries once more on a full page.
+    *network*: the site's proxy and client certificate for the context.
     """
     pool = pool_of(browser)
     if profile.steps:
-        return await _attempt(pool, profile, user, password, timeout, lean=False)
+        return await _attempt(pool, profile, user, password, timeout, network, lean=False)
     if not profile.login_needs_scripts:
         try:
-            return await _attempt(pool, profile, user, password, timeout, lean=True)
+            return await _attempt(pool, profile, user, password, timeout, network, lean=True)
         except LoginFlowError as exc:
             log.debug("the lean login did not recognise the flow (%s); again on a full page", exc)
-    return await _attempt(pool, profile, user, password, timeout, lean=False)
+    return await _attempt(pool, profile, user, password, timeout, network, lean=False)
 
 
 async def _attempt(
@@ -96,12 +100,14 @@ async def _attempt(
     user: str,
     password: str,
     timeout: float,
+    network: Network | None,
     *,
     lean: bool,
 ) -> CapturedLogin:
     from playwright.async_api import Error as PlaywrightError
 
-    async with pool.page(lean=lean, timeout=timeout) as page:
+    options = network.context_options() if network is not None else None
+    async with pool.page(lean=lean, timeout=timeout, options=options) as page:
         try:
             if profile.steps:
                 await _goto(page, profile.login_page)
@@ -136,7 +142,7 @@ async def _attempt(
             cookies = await page.context.cookies(profile.wwwroot.cookie_url)
             return read_outcome(page.url, state, cookies, profile, user)
         except PlaywrightError as exc:
-            raise translate(exc, profile.wwwroot, timeout) from None
+            raise translate(exc, profile.wwwroot, timeout, network=network) from None
 
 
 async def capture_headed(
@@ -147,6 +153,7 @@ async def capture_headed(
     timeout: float,
     wait: float,
     notify: Callable[[str], None],
+    network: Network | None = None,
 ) -> CapturedLogin:
     """Open the login page in a visible window and wait while a person logs in (SSO, MFA,
     anything); capture once a page of the site shows a logged-in user with the cookie and
@@ -155,7 +162,8 @@ async def capture_headed(
 
     if isinstance(browser, ContextPool):
         browser = await browser.browser()
-    context = await browser.new_context(no_viewport=True)
+    options = network.context_options() if network is not None else {}
+    context = await browser.new_context(no_viewport=True, **options)
     try:
         page = await context.new_page()
         page.set_default_timeout(timeout * 1000)
@@ -173,7 +181,7 @@ async def capture_headed(
         # person closed the window fails with the browser's words; say what the person did.
         if await closed_soon(context):
             raise LoginFlowError(WINDOW_CLOSED) from None
-        raise translate(exc, profile.wwwroot, timeout) from None
+        raise translate(exc, profile.wwwroot, timeout, network=network) from None
     finally:
         with contextlib.suppress(Exception):  # the person may have closed it already
             await context.close()

@@ -6,13 +6,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import LoginFlowError, LoginRefused, SiteUnreachable, UsageError, first_line
 from ...settings.config import SiteProfile
 from ...site.login_state import PageState, required_action
-from ...site.wwwroot import Wwwroot, without_query
+from ...site.wwwroot import Wwwroot, origin, without_query
 from ...store.session import CookieAttributes, Session, header_safe
+
+if TYPE_CHECKING:
+    from ...network.reach import Network
 
 INVALID_LOGIN = "Invalid login"
 SESSION_ERROR = "server error that affects your login session"
@@ -107,10 +110,44 @@ def read_outcome(
     return CapturedLogin(candidates, sesskeys, landing)
 
 
-def translate(exc: Exception, wwwroot: str, timeout: float, during: str = "the login") -> Exception:
+PROXY_FAILURES = (
+    "ERR_PROXY_CONNECTION_FAILED",
+    "ERR_TUNNEL_CONNECTION_FAILED",
+    "ERR_PROXY_AUTH_REQUESTED",
+    "ERR_PROXY_AUTH_UNSUPPORTED",
+    "ERR_PROXY_CERTIFICATE_INVALID",
+    "ERR_NO_SUPPORTED_PROXIES",
+    "ERR_MANDATORY_PROXY_CONFIGURATION_FAILED",
+)
+CLIENT_CERT_FAILURES = (
+    "ERR_BAD_SSL_CLIENT_AUTH_CERT",
+    "ERR_SSL_CLIENT_AUTH_CERT_NEEDED",
+    "ERR_SSL_CLIENT_AUTH_SIGNATURE_FAILED",
+)
+
+
+def translate(
+    exc: Exception,
+    wwwroot: str,
+    timeout: float,
+    during: str = "the login",
+    *,
+    network: Network | None = None,
+) -> Exception:
     """A Playwright error during a login (or *during* something else), as the error of ours
-    that says what happened."""
+    that says what happened. *network* names the proxy when one failed."""
     text = str(exc)
+    for marker in PROXY_FAILURES:
+        if marker in text:
+            proxy = network.proxy if network is not None else None
+            named = f"the proxy {proxy.shown} ({proxy.why})" if proxy else "the proxy"
+            return SiteUnreachable(f"{named} failed on the way to {wwwroot} ({marker})")
+    for marker in CLIENT_CERT_FAILURES:
+        if marker in text:
+            return SiteUnreachable(
+                f"{wwwroot} asks for a client certificate it accepts ({marker}): set "
+                "client_cert (and client_key) for the site"
+            )
     if type(exc).__name__ == "TimeoutError":
         return SiteUnreachable(f"{wwwroot} did not answer within {timeout:g} s (--timeout)")
     for marker in (
@@ -131,5 +168,12 @@ def translate(exc: Exception, wwwroot: str, timeout: float, during: str = "the l
     if "ERR_CERT_" in text:
         found = re.search(r"ERR_CERT_[A-Z_]+", text)
         code = found.group(0) if found else "ERR_CERT"
-        return SiteUnreachable(f"the TLS certificate of {wwwroot} does not verify ({code})")
+        page = re.search(r" at (https://\S+)", text)  # the page whose certificate was refused
+        where = page and origin(page.group(1))
+        host = str(where) if where else wwwroot
+        other = "" if host == str(Wwwroot(wwwroot).origin) else f" (on the way to {wwwroot})"
+        return SiteUnreachable(
+            f"the TLS certificate of {host}{other} does not verify ({code}); harvest doctor "
+            "says why"
+        )
     return LoginFlowError(f"the browser failed during {during}: {first_line(exc)}")

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...errors import BrowserUnavailable
+from ...network.browser_trust import BrowserNetwork
 from ...settings.config import BrowserOptions
 from .contexts import ContextPool
 from .launch import open_browser
@@ -35,11 +36,17 @@ class LazyBrowser:
     """
 
     def __init__(
-        self, timeout: float, options: BrowserOptions | None = None, *, headless: bool = True
+        self,
+        timeout: float,
+        options: BrowserOptions | None = None,
+        *,
+        headless: bool = True,
+        network: BrowserNetwork | Callable[[], BrowserNetwork] | None = None,
     ) -> None:
         self.timeout = timeout
         self.options = options or BrowserOptions()
         self.headless = headless
+        self.network = network
         self.started = False
         self.lost = asyncio.Event()
         self._closing = False
@@ -55,8 +62,12 @@ class LazyBrowser:
             if self.lost.is_set():
                 raise BrowserUnavailable(BROWSER_LOST)
             if self._browser is None:
+                if callable(self.network):  # worked out only when a browser is needed
+                    self.network = await asyncio.to_thread(self.network)
                 self._browser = await self._stack.enter_async_context(
-                    open_browser(self.timeout, self.options, headless=self.headless)
+                    open_browser(
+                        self.timeout, self.options, headless=self.headless, network=self.network
+                    )
                 )
                 self._browser.on("disconnected", lambda _browser: self._on_lost())
                 if not self.options.endpoint:
@@ -108,13 +119,14 @@ def run_with_browser(
     options: BrowserOptions | None = None,
     *,
     headless: bool = True,
+    network: BrowserNetwork | None = None,
 ) -> T:
     """Start (or connect to) a browser, run `await work(browser)`, close what we opened."""
 
     async def main(browsers: LazyBrowser) -> T:
         return await work(await browsers.get())
 
-    return run_with_lazy_browser(main, timeout, options, headless=headless)
+    return run_with_lazy_browser(main, timeout, options, headless=headless, network=network)
 
 
 def run_with_lazy_browser(
@@ -124,18 +136,20 @@ def run_with_lazy_browser(
     *,
     headless: bool = True,
     lost: Callable[[], Exception] = lambda: BrowserUnavailable(BROWSER_LOST),
+    network: BrowserNetwork | Callable[[], BrowserNetwork] | None = None,
 ) -> T:
     """Run `await work(browsers)` in a fresh event loop; a browser starts only if asked for.
 
     The private temporary folder wraps the whole event loop, so it is removed even when a
     signal tears the loop down half way. If the browser goes away mid-work, the work is
     cancelled and *lost()* raised (BrowserUnavailable; a headed login, whose browser goes
-    away when the person closes its last window, says that instead).
+    away when the person closes its last window, says that instead). *network*: what the
+    browser must trust (network/browser_trust.py).
     """
     with private_tmpdir():
 
         async def main() -> T:
-            browsers = LazyBrowser(timeout, options, headless=headless)
+            browsers = LazyBrowser(timeout, options, headless=headless, network=network)
             try:
                 job = asyncio.ensure_future(work(browsers))
                 gone = asyncio.ensure_future(browsers.lost.wait())

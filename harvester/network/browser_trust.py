@@ -1,0 +1,168 @@
+"""Making Chromium trust what the user trusts, and reach a site the way the HTTP client does.
+
+Chromium on Linux reads neither the system store, SSL_CERT_FILE nor SSL_CERT_DIR: it has its own
+store of public roots and, in addition, trusts the CAs of an NSS database in $HOME/.pki/nssdb.
+So the browser harvester starts gets a HOME of its own, inside the run's private temporary
+folder, whose NSS database holds the user's CAs that are not public roots (certifi's Mozilla
+list, which the browser's own store already covers); `certutil` (Debian: libnss3-tools) writes
+it. The folder goes with the run. An identity provider's host under the same private CA is then
+trusted as well; nothing is ever trusted wholesale. For an insecure site, the browser ignores
+errors for the one public key that site served (its SPKI pin), not for any other origin.
+
+Client certificates are presented by Playwright's driver, which then checks the site's
+certificate itself, with Node's roots and NODE_EXTRA_CA_CERTS: the same CAs go there.
+docs/networks.md has the reasons at length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import BrowserUnavailable
+from .reach import Network, spki_pin
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@dataclass(frozen=True)
+class BrowserNetwork:
+    """What a browser harvester starts must be given: CAs to trust beyond its own public roots
+    (DER), public keys whose certificate errors it may ignore (insecure sites' pins), and
+    whether Playwright's driver checks certificates for client-certificate sites."""
+
+    anchors: tuple[bytes, ...] = ()
+    pins: tuple[str, ...] = ()
+    client_certs: bool = False
+
+    def launch_args(self) -> list[str]:
+        if not self.pins:
+            return []
+        return [f"--ignore-certificate-errors-spki-list={','.join(self.pins)}"]
+
+    def browser_env(self, folder: Path) -> dict[str, str | float | bool]:
+        """The browser's environment: ours without the proxy variables (the contexts carry the
+        proxy harvester chose), and a HOME holding the NSS database when there are CAs to
+        add. Written under *folder* (the run's private temporary folder)."""
+        env: dict[str, str | float | bool] = {
+            k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES
+        }
+        if self.anchors:
+            home = folder / "home"
+            write_nss_database(home / ".pki" / "nssdb", self.anchors)
+            env["HOME"] = str(home)
+        return env
+
+    @contextlib.contextmanager
+    def driver_env(self, folder: Path) -> Iterator[None]:
+        """While Playwright's driver starts: NODE_EXTRA_CA_CERTS names our CAs when a client
+        certificate is shown (the driver then checks the site's certificate)."""
+        if not (self.client_certs and self.anchors):
+            yield
+            return
+        bundle = folder / "driver-cas.pem"
+        bundle.write_text("".join(_pem(der) for der in self.anchors), encoding="ascii")
+        before = os.environ.get("NODE_EXTRA_CA_CERTS")
+        os.environ["NODE_EXTRA_CA_CERTS"] = str(bundle)
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("NODE_EXTRA_CA_CERTS", None)
+            else:
+                os.environ["NODE_EXTRA_CA_CERTS"] = before
+
+
+def browser_network(
+    networks: Iterable[Network], timeout: float, leaves: dict[str, bytes] | None = None
+) -> BrowserNetwork:
+    """The browser's part of these sites' networks. An insecure https site's certificate is
+    pinned: the one in *leaves* (what the probe saw), else fetched now (probe.fetch_leaf)."""
+    from .probe import fetch_leaf
+
+    leaves = dict(leaves or {})
+    anchors: dict[bytes, None] = {}
+    pins: list[str] = []
+    client_certs = False
+    public = public_roots()
+    for network in networks:
+        if not network.tls:
+            continue
+        client_certs = client_certs or network.client_cert is not None
+        if network.trust.insecure:
+            if network.origin not in leaves:
+                leaves[network.origin] = fetch_leaf(network, timeout)
+            pins.append(spki_pin(leaves[network.origin]))
+            continue
+        for der in network.trust.certificates():
+            if der not in public:
+                anchors[der] = None
+    return BrowserNetwork(tuple(anchors), tuple(dict.fromkeys(pins)), client_certs)
+
+
+@functools.lru_cache(maxsize=1)
+def public_roots() -> frozenset[bytes]:
+    """Mozilla's public roots (certifi), which the browser's own store already covers."""
+    try:
+        import certifi
+
+        from .trust import read_certificates
+
+        return frozenset(read_certificates(Path(certifi.where()), "certifi"))
+    except Exception:  # no certifi: every CA of the source is added
+        return frozenset()
+
+
+def write_nss_database(folder: Path, anchors: Iterable[bytes]) -> None:
+    """An NSS database at *folder* that trusts each of *anchors* to issue server certificates."""
+    certutil = shutil.which("certutil")
+    if certutil is None:
+        raise BrowserUnavailable(
+            "the browser must be told about your CAs, and that needs NSS's certutil: install it "
+            "(Debian/Ubuntu: apt-get install libnss3-tools)"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    database = f"sql:{folder}"
+    _certutil([certutil, "-N", "-d", database, "--empty-password"])
+    for number, der in enumerate(anchors):
+        path = folder / f"ca-{number}.der"
+        path.write_bytes(der)
+        _certutil(
+            [
+                certutil,
+                "-A",
+                "-d",
+                database,
+                "-n",
+                f"harvester-{number}",
+                "-t",
+                "C,,",
+                "-i",
+                str(path),
+            ]
+        )
+        path.unlink()
+
+
+def _certutil(command: list[str]) -> None:
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=30)
+    except subprocess.CalledProcessError as exc:
+        said = exc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise BrowserUnavailable(
+            f"certutil failed to write the browser's CAs: {said[-1] if said else exc.returncode}"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise BrowserUnavailable("certutil did not finish writing the browser's CAs") from None
+
+
+def _pem(der: bytes) -> str:
+    import ssl
+
+    return ssl.DER_cert_to_PEM_cert(der)
