@@ -149,6 +149,18 @@ class HarvestRunner:
             "HARVEST_CONFIG": str(home / "config.toml"),
         }
         env.pop("HARVEST_SITE", None)
+        # the machine's trust and proxy settings are not the test's (tests/test_networks.py
+        # sets its own)
+        for name in (
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+            "ALL_PROXY",
+            "NO_PROXY",
+        ):
+            env.pop(name, None)
+            env.pop(name.lower(), None)
         return cls(env, tmpdir)
 
     def cleanup(self) -> None:

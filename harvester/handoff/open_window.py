@@ -53,6 +53,8 @@ def open_window(
     from ..logins.browser.launch import check_display
     from ..logins.browser.outcome import translate
     from ..logins.browser.runner import run_with_browser
+    from ..network.browser_trust import browser_network
+    from ..settings.reach import network_for
     from ..settings.targets import stored_session
     from .cookie_files import storage_state
 
@@ -63,11 +65,16 @@ def open_window(
     if not options.endpoint:
         check_display("harvest open")
     state = storage_state(session)  # the window has no use for the sesskey
+    network = network_for(profile)
 
     async def show(running: Browser) -> str:
         from playwright.async_api import Error as PlaywrightError
 
-        context = await running.new_context(storage_state=state, no_viewport=True)  # type: ignore[arg-type]
+        context = await running.new_context(
+            storage_state=state,  # type: ignore[arg-type]
+            no_viewport=True,
+            **network.context_options(),
+        )
         try:
             page = await context.new_page()
             try:
@@ -77,7 +84,9 @@ def open_window(
             except PlaywrightError as exc:
                 if page.is_closed():  # closed by the person before it finished loading
                     return url
-                raise translate(exc, session.wwwroot, timeout, "harvest open") from None
+                raise translate(
+                    exc, session.wwwroot, timeout, "harvest open", network=network
+                ) from None
             if notify is not None:
                 notify(f"Showing {url} as {session.user}; close the window to finish")
             while any(not p.is_closed() for p in context.pages):
@@ -87,4 +96,5 @@ def open_window(
             with contextlib.suppress(PlaywrightError):
                 await context.close()
 
-    return run_with_browser(show, timeout, options, headless=False)
+    trust = browser_network([network], timeout)
+    return run_with_browser(show, timeout, options, headless=False, network=trust)

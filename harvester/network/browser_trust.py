@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,28 +108,59 @@ def browser_network(
     return BrowserNetwork(tuple(anchors), tuple(dict.fromkeys(pins)), client_certs)
 
 
+# The distribution's copy of Mozilla's roots (Debian, Ubuntu); what the system store holds
+# beyond it was added locally (update-ca-certificates), and that is what the browser lacks.
+DISTRIBUTION_ROOTS = Path("/usr/share/ca-certificates/mozilla")
+
+
 @functools.lru_cache(maxsize=1)
 def public_roots() -> frozenset[bytes]:
-    """Mozilla's public roots (certifi), which the browser's own store already covers."""
+    """Mozilla's public roots, as certifi and the distribution ship them: the browser's own
+    store already covers them, so they are never added (nor re-added once Mozilla dropped
+    one)."""
+    from .trust import folder_certificates, read_certificates
+
+    found: set[bytes] = set()
     try:
         import certifi
 
-        from .trust import read_certificates
+        found.update(read_certificates(Path(certifi.where()), "certifi"))
+    except Exception:  # no certifi: the distribution's list, if any, stands alone
+        pass
+    if DISTRIBUTION_ROOTS.is_dir():
+        found.update(folder_certificates(DISTRIBUTION_ROOTS))
+    return frozenset(found)
 
-        return frozenset(read_certificates(Path(certifi.where()), "certifi"))
-    except Exception:  # no certifi: every CA of the source is added
-        return frozenset()
+
+def write_nss_database(folder: Path, anchors: Sequence[bytes]) -> None:
+    """An NSS database at *folder* that trusts each of *anchors* to issue server certificates.
+    Made once per set of CAs in the user's cache folder (certutil costs ~20 ms a CA), and
+    copied from there: it holds only public certificates, never a secret."""
+    from platformdirs import user_cache_path
+
+    digest = hashlib.sha256(b"".join(hashlib.sha256(der).digest() for der in anchors))
+    cached = user_cache_path("harvester") / "nssdb" / digest.hexdigest()[:32]
+    try:
+        if not (cached / "cert9.db").is_file():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=cached.parent) as building:
+                _certutil_database(Path(building), anchors)
+                with contextlib.suppress(OSError):  # another process made it meanwhile
+                    os.rename(building, cached)
+                    os.mkdir(building)  # for TemporaryDirectory's cleanup
+        shutil.copytree(cached, folder, dirs_exist_ok=True)
+    except OSError:  # no cache folder to write: made in place, this once
+        folder.mkdir(parents=True, exist_ok=True)
+        _certutil_database(folder, anchors)
 
 
-def write_nss_database(folder: Path, anchors: Iterable[bytes]) -> None:
-    """An NSS database at *folder* that trusts each of *anchors* to issue server certificates."""
+def _certutil_database(folder: Path, anchors: Sequence[bytes]) -> None:
     certutil = shutil.which("certutil")
     if certutil is None:
         raise BrowserUnavailable(
             "the browser must be told about your CAs, and that needs NSS's certutil: install it "
             "(Debian/Ubuntu: apt-get install libnss3-tools)"
         )
-    folder.mkdir(parents=True, exist_ok=True)
     database = f"sql:{folder}"
     _certutil([certutil, "-N", "-d", database, "--empty-password"])
     for number, der in enumerate(anchors):

@@ -47,6 +47,26 @@ def probe(network: Network, timeout: float) -> bytes | None:
             ) from None
 
 
+def asks_for_client_certificate(network: Network, timeout: float) -> bool:
+    """Whether the site ends a connection that shows no client certificate (TLS 1.3 says so
+    only after the handshake, with an alert on the first read). Asked after a failure only:
+    it waits for the site to speak."""
+    if not network.tls:
+        return False
+    try:
+        with _connect(network, time.monotonic() + timeout, timeout) as raw:
+            context = network.trust.context(None)
+            with context.wrap_socket(raw, server_hostname=network.host) as tls:
+                tls.settimeout(min(timeout, 2.0))
+                tls.recv(1)
+    except ssl.SSLError as exc:
+        said = f"{exc.reason} {exc}".upper()
+        return "CERTIFICATE_REQUIRED" in said or "HANDSHAKE_FAILURE" in said
+    except (OSError, SiteUnreachable):
+        return False
+    return False
+
+
 def fetch_leaf(network: Network, timeout: float) -> bytes:
     """The certificate an https site serves, unverified (for an insecure site's pin, and to
     say why a certificate is refused)."""
@@ -107,8 +127,11 @@ def _describe(der: bytes) -> dict[str, str]:
     cert = x509.load_der_x509_certificate(der)
 
     def name(value: x509.Name) -> str:
-        common = value.get_attributes_for_oid(NameOID.COMMON_NAME)
-        return repr(str(common[0].value)[:80]) if common else repr(value.rfc4514_string()[:80])
+        for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
+            found = value.get_attributes_for_oid(oid)
+            if found:
+                return repr(str(found[0].value)[:80])
+        return repr(value.rfc4514_string()[:80])
 
     described = {
         "issuer": name(cert.issuer),

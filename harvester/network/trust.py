@@ -68,8 +68,9 @@ class Trust:
     def describe(self) -> str:
         if self.insecure:
             return f"none: certificates are not checked on this site's origin ({self.why})"
-        shown = self.ca_file or self.ca_dir or "the system store"
-        return f"{shown}, from {self.why}"
+        if self.source == "system":
+            return f"the system store ({self.why})"
+        return f"{self.ca_file or self.ca_dir}, from {self.why}"
 
     def context(self, client: ClientCert | None = None) -> ssl.SSLContext:
         """An SSL client context for this trust (and client certificate); one per process."""
@@ -82,11 +83,11 @@ class Trust:
         if self.ca_file is not None:
             return read_certificates(self.ca_file, self.source)
         if self.ca_dir is not None:
-            return _folder_certificates(self.ca_dir)
+            return folder_certificates(self.ca_dir)
         paths = ssl.get_default_verify_paths()
         if paths.cafile and os.path.isfile(paths.cafile):
             return read_certificates(Path(paths.cafile), "the system store")
-        return _folder_certificates(Path(paths.capath)) if paths.capath else []
+        return folder_certificates(Path(paths.capath)) if paths.capath else []
 
 
 def resolve_trust(
@@ -114,7 +115,7 @@ def resolve_trust(
         if not folder.is_dir():
             raise UsageError(f"SSL_CERT_DIR {folder} is not a folder")
         return Trust("SSL_CERT_DIR", "the SSL_CERT_DIR variable", ca_dir=folder)
-    return Trust("system", "the system store (no ca_file, SSL_CERT_FILE or SSL_CERT_DIR)")
+    return Trust("system", "no ca_file, SSL_CERT_FILE or SSL_CERT_DIR is set")
 
 
 def _file_trust(path: str, source: str, why: str) -> Trust:
@@ -151,7 +152,7 @@ def read_certificates(file: Path, what: str) -> list[bytes]:
     return found
 
 
-def _folder_certificates(folder: Path) -> list[bytes]:
+def folder_certificates(folder: Path) -> list[bytes]:
     found: list[bytes] = []
     try:
         names = sorted(os.listdir(folder))

@@ -2,7 +2,9 @@
 # Debian packages: chromium (the browser Playwright drives), dbus + gnome-keyring (a real
 # Secret Service), curl and wget (the README's calls with the session and its cookies.txt),
 # dash, zsh and fish (the shells `harvest env` quotes for), xvfb (a virtual screen for the
-# headed tests). Then a .venv with harvester and its dev extra.
+# headed tests), libnss3-tools (certutil: the browser is told about a private CA through an NSS
+# database), tinyproxy (a real forward proxy for the network tests). Then a .venv with
+# harvester and its dev extra.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/.venv"
@@ -26,6 +28,8 @@ ensure_system_packages() {
     command -v zsh >/dev/null 2>&1 || missing+=(zsh)
     command -v fish >/dev/null 2>&1 || missing+=(fish)
     command -v Xvfb >/dev/null 2>&1 || missing+=(xvfb)
+    command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
+    command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy-bin)
     if ! python3 -c 'import sys; assert sys.version_info >= (3, 10)' 2>/dev/null; then
         missing+=(python3)
     fi

@@ -111,7 +111,7 @@ async def _attempt(
         try:
             if profile.steps:
                 await _goto(page, profile.login_page)
-                await _run_steps(page, profile, user, password)
+                await _run_steps(page, profile, user, password, timeout, network)
                 deadline = time.monotonic() + timeout
                 return await _await_logged_in(
                     page.context, profile, user, deadline, unattended=True
@@ -212,9 +212,24 @@ async def _goto(page: Page, url: str) -> None:
             raise down
 
 
-async def _run_steps(page: Page, profile: SiteProfile, user: str, password: str) -> None:
+async def _run_steps(
+    page: Page,
+    profile: SiteProfile,
+    user: str,
+    password: str,
+    timeout: float,
+    network: Network | None,
+) -> None:
     from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import Request
 
+    failed: list[str] = []  # documents that did not load: "net::ERR_… at URL"
+
+    def note(request: Request) -> None:
+        if request.resource_type == "document":
+            failed.append(f"{request.failure} at {without_query(request.url)}")
+
+    page.on("requestfailed", note)
     for number, step in enumerate(profile.steps, 1):
         value = step.value.replace("{username}", user).replace("{password}", password)
         try:
@@ -234,6 +249,11 @@ async def _run_steps(page: Page, profile: SiteProfile, user: str, password: str)
                 raise LoginRefused(f"the login for {user} was refused: {refused}") from None
             if type(exc).__name__ != "TimeoutError":
                 raise
+            if failed and page.url.startswith("chrome-error:"):  # a step went to a page that
+                # did not load (an identity provider that is down, or whose certificate fails)
+                raise translate(
+                    Exception(failed[-1]), profile.wwwroot, timeout, network=network
+                ) from None
             raise LoginFlowError(
                 f"login step {number} ({step.describe()}) found nothing to act on at "
                 f"{without_query(page.url)}: check the site's steps in the config"

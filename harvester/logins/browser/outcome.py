@@ -126,6 +126,23 @@ CLIENT_CERT_FAILURES = (
 )
 
 
+# How a TLS 1.3 site's refusal of a missing client certificate shows in the browser.
+CLOSED_AFTER_HANDSHAKE = (
+    "ERR_SOCKET_NOT_CONNECTED",
+    "ERR_CONNECTION_CLOSED",
+    "ERR_CONNECTION_RESET",
+    "ERR_SSL_PROTOCOL_ERROR",
+)
+
+
+def _wants_certificate(network: Network | None) -> bool:
+    from ...network.probe import asks_for_client_certificate
+
+    if network is None or not network.tls or network.client_cert is not None:
+        return False
+    return asks_for_client_certificate(network, 5.0)
+
+
 def translate(
     exc: Exception,
     wwwroot: str,
@@ -142,11 +159,17 @@ def translate(
             proxy = network.proxy if network is not None else None
             named = f"the proxy {proxy.shown} ({proxy.why})" if proxy else "the proxy"
             return SiteUnreachable(f"{named} failed on the way to {wwwroot} ({marker})")
-    for marker in CLIENT_CERT_FAILURES:
-        if marker in text:
+    for marker in CLIENT_CERT_FAILURES + CLOSED_AFTER_HANDSHAKE:
+        if marker in text and (marker in CLIENT_CERT_FAILURES or _wants_certificate(network)):
+            given = network is not None and network.client_cert is not None
+            what = (
+                "does not accept the client certificate given"
+                if given
+                else ("asks for a client certificate")
+            )
             return SiteUnreachable(
-                f"{wwwroot} asks for a client certificate it accepts ({marker}): set "
-                "client_cert (and client_key) for the site"
+                f"{wwwroot} {what} ({marker}): set client_cert (and client_key) for the site, "
+                "from a CA it accepts"
             )
     if type(exc).__name__ == "TimeoutError":
         return SiteUnreachable(f"{wwwroot} did not answer within {timeout:g} s (--timeout)")
