@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -82,3 +83,51 @@ def test_bad_arguments_exit_2_with_one_message(args: list[str]) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "error:" in proc.stderr
+
+
+def test_client_ca_requires_a_client_certificate_from_that_ca(tmp_path: Path) -> None:
+    import ssl
+
+    import trustme
+
+    site_ca, people = trustme.CA(), trustme.CA()
+    leaf, person = site_ca.issue_cert("127.0.0.1"), people.issue_cert("alice@example.com")
+    files = {name: tmp_path / f"{name}.pem" for name in ("cert", "key", "people", "me", "ca")}
+    leaf.cert_chain_pems[0].write_to_path(str(files["cert"]))
+    leaf.private_key_pem.write_to_path(str(files["key"]))
+    people.cert_pem.write_to_path(str(files["people"]))
+    person.private_key_and_cert_chain_pem.write_to_path(str(files["me"]))
+    site_ca.cert_pem.write_to_path(str(files["ca"]))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harvester.devsite",
+            "--tls-cert",
+            str(files["cert"]),
+            "--tls-key",
+            str(files["key"]),
+            "--client-ca",
+            str(files["people"]),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("https://127.0.0.1:")
+        with_cert = ssl.create_default_context(cafile=str(files["ca"]))
+        with_cert.load_cert_chain(str(files["me"]))
+        page = httpx.get(f"{url}/login/index.php", verify=with_cert, timeout=10)
+        assert page.status_code == 200
+        with pytest.raises(httpx.HTTPError):  # no client certificate: the handshake is refused
+            httpx.get(
+                f"{url}/login/index.php",
+                verify=ssl.create_default_context(cafile=str(files["ca"])),
+                timeout=10,
+            ).raise_for_status()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0

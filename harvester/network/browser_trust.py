@@ -27,8 +27,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BrowserUnavailable
+from ..errors import BrowserUnavailable, UsageError
 from .reach import Network, spki_pin
+from .trust import Trust, folder_certificates, read_certificates
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -92,7 +93,6 @@ def browser_network(
     anchors: dict[bytes, None] = {}
     pins: list[str] = []
     client_certs = False
-    public = public_roots()
     for network in networks:
         if not network.tls:
             continue
@@ -102,10 +102,49 @@ def browser_network(
                 leaves[network.origin] = fetch_leaf(network, timeout)
             pins.append(spki_pin(leaves[network.origin]))
             continue
-        for der in network.trust.certificates():
-            if der not in public:
-                anchors[der] = None
+        anchors.update(dict.fromkeys(browser_anchors(network.trust)))
     return BrowserNetwork(tuple(anchors), tuple(dict.fromkeys(pins)), client_certs)
+
+
+# Where the system store's local additions are kept, by distribution (update-ca-certificates,
+# update-ca-trust, trust anchor): what is there is what the browser lacks.
+LOCAL_ANCHORS = (
+    Path("/usr/local/share/ca-certificates"),
+    Path("/etc/pki/ca-trust/source/anchors"),
+    Path("/etc/ca-certificates/trust-source/anchors"),
+)
+# A CA file this small is added whole (a public root in it is harmless); a larger one is a
+# bundle, and only what is not a public root is added.
+SMALL_CA_FILE = 16
+
+
+def browser_anchors(trust: Trust) -> list[bytes]:
+    """The CAs of *trust* that the browser's own store does not hold: the system store's local
+    additions, a small CA file whole, a bundle less Mozilla's public roots."""
+    if trust.insecure:
+        return []
+    if trust.source == "system" or _is_system_bundle(trust.ca_file):
+        local = [folder for folder in LOCAL_ANCHORS if folder.is_dir()]
+        if local:
+            found: list[bytes] = []
+            for folder in local:
+                for path in sorted(folder.rglob("*")):
+                    if path.is_file():
+                        with contextlib.suppress(UsageError):
+                            found.extend(read_certificates(path, str(folder)))
+            return found
+    certificates = trust.certificates()
+    if len(certificates) <= SMALL_CA_FILE:
+        return certificates
+    public = public_roots()
+    return [der for der in certificates if der not in public]
+
+
+def _is_system_bundle(path: Path | None) -> bool:
+    import ssl
+
+    system = ssl.get_default_verify_paths().openssl_cafile
+    return path is not None and os.path.realpath(path) == os.path.realpath(system)
 
 
 # The distribution's copy of Mozilla's roots (Debian, Ubuntu); what the system store holds
@@ -118,8 +157,6 @@ def public_roots() -> frozenset[bytes]:
     """Mozilla's public roots, as certifi and the distribution ship them: the browser's own
     store already covers them, so they are never added (nor re-added once Mozilla dropped
     one)."""
-    from .trust import folder_certificates, read_certificates
-
     found: set[bytes] = set()
     try:
         import certifi
