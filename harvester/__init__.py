@@ -9,30 +9,31 @@ The package by stage, each using only the stages before it (the order is STAGES,
 tests/test_layout.py holds every import to it): the foundation (`errors`, `redact`, `inputs`);
 `network/` (trust, proxy and client certificate: how a site is reached); `site/` (a site's
 address, HTTP rules, ajax answers); `operations/` (Totara's operations as data, and the checks
-a request passes); `store/` (the Session and the keyring); `settings/`
-(the config file, --site/--user); `logins/` (the browser login and its proof); `upkeep/`
-(status, refresh, schedule, logout); `handoff/` (env, exec, cookie files, auth objects, the
-client, request, open, curl, the developer API); `proxy/` (the session on a loopback
-endpoint); `devsite/` and `testing/`; `doctor`, `demo`; `cli/`. Contract and protocol facts:
-docs/.
+a request passes); `store/` (the Session and the keyring); `settings/` (the config file,
+--site/--user); `logins/` (the browser login and its proof); `agent/` (a warm browser for every
+login); `upkeep/` (status, refresh, schedule, logout); `handoff/` (env, exec, cookie files, auth
+objects, the client, request, open, curl, the developer API); `proxy/` (the session on a
+loopback endpoint); `devsite/` and `testing/`; `doctor`, `demo`; `cli/`. Contract and protocol
+facts: docs/.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # The stages, lowest first: a module may import its own stage and those before it, never one
 # after it (tests/test_layout.py). Names are the top-level modules and subpackages of harvester.
 STAGES: tuple[tuple[str, ...], ...] = (
-    ("errors", "redact", "inputs"),
+    ("errors", "redact", "inputs", "version"),
     ("network",),
     ("site",),
     ("operations",),
     ("store",),
     ("settings",),
     ("logins",),
+    ("agent",),
     ("upkeep",),
     ("handoff",),
     ("proxy",),

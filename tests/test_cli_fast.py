@@ -15,7 +15,8 @@ import typer.main
 from typer.core import TyperGroup
 from typer.testing import CliRunner
 
-from harvester.cli import app, run
+from harvester.cli import run
+from harvester.cli.app import app
 from harvester.store import keyring_access
 
 NOWHERE = "http://127.0.0.1:9"  # never contacted: each case fails before it would be

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harvester.cli import app, run
+from harvester.cli import run
+from harvester.cli.app import app
 from harvester.devsite import DevSite
 from harvester.operations import catalogue as catalogue_module
 from harvester.operations.catalogue import SHIPPED, shipped

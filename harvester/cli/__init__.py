@@ -4,13 +4,24 @@ library (see the map in harvester/__init__.py).
 - app.py: the Typer app and global options; options.py: options several commands share;
 - session_commands.py (login, env, exec, request), upkeep_commands.py (status, refresh,
   schedule, logout), site_commands.py (site add|list|remove), tool_commands.py (doctor, demo);
-- output.py: tables and progress on a terminal; main.py: the entry point, one line and one
-  exit code per failure, signals.
+- output.py: tables and progress on a terminal; main.py: the full command line, one line and
+  one exit code per failure (lines.py), signals; fast.py: the entry point, and `harvest env`
+  without Typer when its options are plain.
 """
 
 from __future__ import annotations
 
-from .app import app
-from .main import main, run
+from typing import Any
 
-__all__ = ["app", "main", "run"]
+from .fast import main
+
+__all__ = ["main", "run"]  # the Typer app itself: harvester.cli.app.app
+
+
+def __getattr__(name: str) -> Any:
+    """`run` imports Typer: only when asked for (the fast path does without)."""
+    if name == "run":
+        from .main import run
+
+        return run
+    raise AttributeError(name)

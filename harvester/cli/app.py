@@ -45,25 +45,8 @@ def main_options(
         logging.getLogger("harvester").setLevel(logging.DEBUG)
 
 
-class _WarningLines(logging.Handler):
-    """The library's warnings (a damaged index set aside, …), one `harvest: warning:` line
-    each on stderr, always, secrets masked."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        print(f"harvest: warning: {redact.redact(record.getMessage())}", file=sys.stderr)
-
-
-def show_warnings() -> None:
-    """Print the library's warnings on stderr (once per process)."""
-    logger = logging.getLogger("harvester")
-    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
-        handler = _WarningLines(logging.WARNING)
-        logger.addHandler(handler)
-        if logger.level == logging.NOTSET or logger.level > logging.WARNING:
-            logger.setLevel(logging.WARNING)
-
-
 from . import (  # noqa: E402  (the commands register themselves on `app`)
+    agent_commands,
     api_commands,
     session_commands,
     site_commands,
@@ -72,6 +55,7 @@ from . import (  # noqa: E402  (the commands register themselves on `app`)
 )
 
 __all__ = [
+    "agent_commands",
     "api_commands",
     "app",
     "session_commands",

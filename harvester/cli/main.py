@@ -7,37 +7,14 @@ import logging
 import os
 import signal
 import sys
-import warnings
 from collections.abc import Sequence
-from types import FrameType
 
 import typer
 
 from .. import redact
 from ..errors import HarvestError, first_line
-from .app import app, show_warnings
-
-_interrupted: list[int] = []
-
-
-class _Failed(Exception):
-    """One reported failure: its line is printed, its code returned."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _on_signal(signum: int, _frame: FrameType | None) -> None:
-    # A terminal's Ctrl-C reaches the browser and its driver too; whatever error their exit
-    # causes next, the user's intent wins: report the interruption, not its side effects.
-    _interrupted.append(signum)
-    # Tearing the event loop down mid-login leaves transports for the garbage collector, which
-    # would print "Exception ignored in ..." stacks: the user asked to stop, one line is owed.
-    sys.unraisablehook = lambda _unraisable: None
-    # ...and coroutines of the driver that never ran warn at exit ("was never awaited")
-    warnings.simplefilter("ignore", RuntimeWarning)
-    raise KeyboardInterrupt
+from .app import app
+from .lines import Failed, interrupted, on_signal, print_failure, show_warnings
 
 
 def run(argv: Sequence[str] | None = None, *, handle_signals: bool = True) -> int:
@@ -45,21 +22,21 @@ def run(argv: Sequence[str] | None = None, *, handle_signals: bool = True) -> in
     Errors are printed as one line on stderr. In-process callers (the fast tests) pass
     handle_signals=False to keep their own signal handlers."""
     if handle_signals:
-        signal.signal(signal.SIGINT, _on_signal)
-        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
     # asyncio inside Playwright complains on stderr when its driver dies under it; the error
     # that matters reaches us as an exception anyway.
     asyncio_log = logging.getLogger("asyncio")
     asyncio_log.addHandler(logging.NullHandler())
     asyncio_log.propagate = False
-    _interrupted.clear()
+    interrupted.clear()
     show_warnings()
     _forget_network_flags()  # an in-process caller's previous command set its own
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if sys.stdout is None and _command(args) not in ("exec", None):
             # started with stdout closed (harvest env >&-): there is nowhere to print to
-            raise _Failed("standard output is closed: nothing to write the answer to", 2)
+            raise Failed("standard output is closed: nothing to write the answer to", 2)
         try:
             result = app(args=args, standalone_mode=False)
         except SystemExit as exc:  # typer.Exit from a command, or an eager --help/--version
@@ -68,19 +45,18 @@ def run(argv: Sequence[str] | None = None, *, handle_signals: bool = True) -> in
             # the reader went away (harvest status | head -1): say so once, and do not let the
             # interpreter complain again while flushing at exit
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-            raise _Failed(
+            raise Failed(
                 "standard output was closed by its reader before all was written", 1
             ) from None
         except BaseException as exc:
-            if _interrupted:
-                raise _Failed("interrupted", 128 + _interrupted[0]) from None
+            if interrupted:
+                raise Failed("interrupted", 128 + interrupted[0]) from None
             raise _report(exc) from None
-        if _interrupted and result == 130:  # Typer turns KeyboardInterrupt into Exit(130)
-            raise _Failed("interrupted", 128 + _interrupted[0])
+        if interrupted and result == 130:  # Typer turns KeyboardInterrupt into Exit(130)
+            raise Failed("interrupted", 128 + interrupted[0])
         return result if isinstance(result, int) else 0
-    except _Failed as failed:
-        print(f"harvest: error: {redact.redact(str(failed))}", file=sys.stderr)
-        return failed.code
+    except Failed as failed:
+        return print_failure(failed)
 
 
 def _forget_network_flags() -> None:
@@ -98,26 +74,21 @@ def _command(args: list[str]) -> str | None:
     return next((a for a in args if not a.startswith("-")), None)
 
 
-def main() -> None:
-    """Console entry point (`harvest`)."""
-    sys.exit(run())
-
-
-def _report(exc: BaseException) -> _Failed:
+def _report(exc: BaseException) -> Failed:
     """The one line and the documented exit code for any exception."""
     if isinstance(exc, HarvestError):
-        return _Failed(exc.message, exc.exit_code)
+        return Failed(exc.message, exc.exit_code)
     if isinstance(exc, (typer.Abort, KeyboardInterrupt)):
-        return _Failed("interrupted", 130)
+        return Failed("interrupted", 130)
     if isinstance(exc, typer.TyperException):
         # Typer's usage errors ("No such option", "Missing option"): one line, exit 2
         text = exc.format_message().strip().splitlines()
-        return _Failed(f"{text[0] if text else 'usage error'} (see harvest --help)", 2)
+        return Failed(f"{text[0] if text else 'usage error'} (see harvest --help)", 2)
     # The last line of defence: still one line, still no secret.
     if os.environ.get("HARVEST_DEBUG"):
         import traceback
 
         print(redact.redact("".join(traceback.format_exception(exc))), file=sys.stderr)
-    return _Failed(
+    return Failed(
         f"unexpected {type(exc).__name__}: {first_line(exc)} (HARVEST_DEBUG=1 shows more)", 1
     )

@@ -58,6 +58,14 @@ TimeoutOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
+NoAgentOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-agent",
+        help="Log in with a browser of this process even when harvest agent runs "
+        "(also HARVEST_AGENT=0).",
+    ),
+]
 
 
 # -- how a site is reached (network/): the same three options on every command that reaches one

@@ -14,6 +14,7 @@ from .options import (
     BrowserPathOption,
     ChannelOption,
     EndpointOption,
+    NoAgentOption,
     SiteOption,
     TimeoutOption,
     UserOption,
@@ -54,6 +55,7 @@ def login(
     channel: ChannelOption = "",
     browser_endpoint: EndpointOption = "",
     timeout: TimeoutOption = 30.0,
+    no_agent: NoAgentOption = False,
 ) -> None:
     """Log USER in through Chromium, verify the session and store it in the keyring.
 
@@ -83,6 +85,7 @@ def login(
         wait=wait,
         notify=lambda message: typer.echo(message, err=True),
         browser=BrowserOptions(path=browser_path, channel=channel, endpoint=browser_endpoint),
+        use_agent=not no_agent,
     )
     typer.echo(f"Logged in {session.user} at {session.wwwroot} (cookie {session.cookie_name})")
 
@@ -117,19 +120,9 @@ def env(
     --format netscape writes a cookies.txt for curl -b and wget --load-cookies; --format
     playwright a storage state for Playwright; both carry the sesskey beside the cookie.
     """
-    from ..handoff.export import check_output, env_text, write_output
+    from .fast import env as print_env
 
-    if output:
-        check_output(output, force=force)  # before the keyring is asked
-
-    def warn(message: str) -> None:
-        print(f"harvest: warning: {message}", file=sys.stderr)
-
-    text = env_text(site, user, format, warn=warn, for_file=bool(output))
-    if output:
-        write_output(output, text, force=force)
-    else:
-        sys.stdout.write(text)
+    print_env(user, site, format, output, force)
 
 
 @app.command(

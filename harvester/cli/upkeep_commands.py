@@ -13,6 +13,7 @@ from .options import (
     ChannelOption,
     EndpointOption,
     JsonOption,
+    NoAgentOption,
     SiteOption,
     TimeoutOption,
     UserOption,
@@ -76,6 +77,7 @@ def refresh(
     browser_path: BrowserPathOption = "",
     channel: ChannelOption = "",
     browser_endpoint: EndpointOption = "",
+    no_agent: NoAgentOption = False,
     timeout: TimeoutOption = 30.0,
 ) -> None:
     """Verify sessions and log dead ones in again with the password saved by --save-password.
@@ -114,6 +116,7 @@ def refresh(
                 on_result=on_result,
                 config=config,
                 browser=browser,
+                use_agent=not no_agent,
             ),
         )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -15,7 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from .. import redact
-from ..errors import LoginFlowError, LoginRefused, UsageError
+from ..errors import (
+    BrowserUnavailable,
+    HarvestError,
+    LoginFlowError,
+    LoginRefused,
+    UsageError,
+)
 from ..network.browser_trust import browser_network
 from ..network.probe import probe
 from ..settings.config import BrowserOptions, SiteProfile
@@ -24,8 +31,10 @@ from ..settings.targets import resolve_target
 from ..site.http import credential_client
 from ..store.session import Session
 from ..store.sessions import SessionStore
+from .agent_link import AgentUnavailable, agent_login, agent_wanted, serves
 from .browser.contexts import ContextPool
 from .browser.login_pages import WINDOW_CLOSED, capture_headed, login_with_password
+from .browser.outcome import CapturedLogin
 from .browser.runner import BROWSER_LOST, LazyBrowser, run_with_lazy_browser
 from .verify import verify_session
 
@@ -33,8 +42,9 @@ if TYPE_CHECKING:
     import httpx
     from playwright.async_api import Browser
 
-    from ..network.reach import Network
+from ..network.reach import Network
 
+log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_WAIT = 300.0  # seconds a --headed login waits for the person
 
@@ -61,6 +71,7 @@ def login(
     wait: float = DEFAULT_WAIT,
     notify: Callable[[str], None] | None = None,
     browser: BrowserOptions | None = None,
+    use_agent: bool = True,
 ) -> Session:
     """Log *user* in to *site* (a URL or alias, resolved through the config file, or a
     SiteProfile) through Chromium, verify, store and return the session. This is
@@ -71,7 +82,8 @@ def login(
     steps in a headless browser. With *headed*, a visible window opens at the login page and a
     person logs in (SSO, MFA); *password* is then not needed and *notify* hears what to do.
     Nothing is written unless the whole login and its verification succeed, so a failed login
-    never replaces a working stored session.
+    never replaces a working stored session. An unattended login goes through a running
+    `harvest agent` unless *use_agent* is False (or HARVEST_AGENT=0): agent_link.py.
     """
     store = store or SessionStore()
     profile, user = resolve_target(site, user, store, for_login=True)
@@ -90,10 +102,26 @@ def login(
     if network.trust.insecure and network.tls:  # the browser is started with the site's pin
         leaves[network.origin] = probe(network, timeout) or b""
 
+    checked = False
+
     def preflight() -> None:
+        if checked:
+            return
         store.check_available()  # fail on the keyring before a login, not after it
         if not leaves:  # the site, its proxy and its certificate, checked the way we trust
             probe(network, timeout)
+
+    if (
+        password
+        and not headed
+        and agent_wanted(use_agent)
+        and not serves(profile, network, browser)
+    ):
+        preflight()
+        checked = True
+        through_agent = _through_agent(profile, user, password, timeout, network)
+        if through_agent is not None:
+            return _stored(store, through_agent, profile, user, password, save_password, saved)
 
     async def work(browsers: LazyBrowser) -> Session:
         # The browser starts while the keyring and the site are checked: they are independent,
@@ -130,16 +158,62 @@ def login(
             network=browser_network([network], timeout, leaves),
         )
     except LoginRefused as exc:
-        if not saved:
-            raise
-        raise LoginRefused(
-            f"{exc.message}; the saved password was used: replace it with "
-            f"harvest login --user {user} --password-stdin --save-password"
-        ) from None
+        raise _with_saved_hint(exc, user, saved) from None
+    return _stored(store, session, profile, user, password, save_password, saved)
+
+
+def _stored(
+    store: SessionStore,
+    session: Session | LoginRefused,
+    profile: SiteProfile,
+    user: str,
+    password: str | None,
+    save_password: bool,
+    saved: bool,
+) -> Session:
+    if isinstance(session, LoginRefused):
+        raise _with_saved_hint(session, user, saved)
     store.save(session)
     if save_password and password:
         store.save_password(profile.wwwroot, user, password)
     return session
+
+
+def _with_saved_hint(exc: LoginRefused, user: str, saved: bool) -> LoginRefused:
+    if not saved:
+        return exc
+    return LoginRefused(
+        f"{exc.message}; the saved password was used: replace it with "
+        f"harvest login --user {user} --password-stdin --save-password"
+    )
+
+
+def _through_agent(
+    profile: SiteProfile, user: str, password: str, timeout: float, network: Network
+) -> Session | LoginRefused | None:
+    """The login done by the running agent and verified here (the session, or the site's
+    refusal); None when no agent can do it (then a browser of our own does)."""
+    started = time.time()
+    try:
+        captured = agent_login(profile, user, password, timeout=timeout, network=network)
+    except LoginRefused as exc:
+        return exc
+    except (AgentUnavailable, BrowserUnavailable) as exc:
+        _fall_back(exc)
+        return None
+    redact.register(*captured.sesskeys, *(value for _, value, _ in captured.cookies))
+    candidates = captured.sessions(profile.wwwroot, user, obtained_at=started)
+    with credential_client(timeout, network=network) as http:
+        return _verified(candidates, captured.landing_url, timeout, http)
+
+
+def _fall_back(exc: HarvestError) -> None:
+    """Say why the agent did not log in, when it matters to the person: it went away, or it
+    is another version (no agent running is the ordinary case, said only with --debug)."""
+    if isinstance(exc, AgentUnavailable) and exc.message.startswith("no agent"):
+        log.debug("agent: %s", exc.message)
+    else:
+        log.warning("%s; logging in with a browser of its own", exc.message)
 
 
 async def sign_in(
@@ -154,9 +228,12 @@ async def sign_in(
     wait: float = DEFAULT_WAIT,
     notify: Callable[[str], None] | None = None,
     network: Network | None = None,
+    use_agent: bool = False,
 ) -> Session:
     """One login in a context of *browser*, verified outside it; the session is not stored.
-    Shared by `login` and `refresh`. *network*: how the site is reached (default: its own)."""
+    Shared by `login` and `refresh`. *network*: how the site is reached (default: its own).
+    With *use_agent*, an unattended login goes through a running agent when there is one;
+    *browser* starts only when there is not."""
     started = time.time()
     network = network or network_for(profile)
     if headed:
@@ -173,9 +250,7 @@ async def sign_in(
         if not password:
             raise UsageError("the password is empty")
         redact.register(password)
-        captured = await login_with_password(
-            browser, profile, user, password, timeout=timeout, network=network
-        )
+        captured = await _captured(browser, profile, user, password, timeout, network, use_agent)
     redact.register(*captured.sesskeys, *(value for _, value, _ in captured.cookies))
     candidates = captured.sessions(profile.wwwroot, user, obtained_at=started)
     if http is None:
@@ -184,6 +259,27 @@ async def sign_in(
                 _verified, candidates, captured.landing_url, timeout, own
             )
     return await asyncio.to_thread(_verified, candidates, captured.landing_url, timeout, http)
+
+
+async def _captured(
+    browser: Browser | ContextPool,
+    profile: SiteProfile,
+    user: str,
+    password: str,
+    timeout: float,
+    network: Network,
+    use_agent: bool,
+) -> CapturedLogin:
+    if use_agent and agent_wanted() and not serves(profile, network, None):
+        try:
+            return await asyncio.to_thread(
+                agent_login, profile, user, password, timeout=timeout, network=network
+            )
+        except (AgentUnavailable, BrowserUnavailable) as exc:
+            _fall_back(exc)
+    return await login_with_password(
+        browser, profile, user, password, timeout=timeout, network=network
+    )
 
 
 def _browser_lost() -> Exception:

@@ -102,13 +102,16 @@ def refresh_sessions(
     config: Config | None = None,
     browser: BrowserOptions | None = None,
     relogin: bool = True,
+    use_agent: bool = True,
 ) -> list[RefreshResult]:
     """Verify every target; log the dead ones in again, each the way its site is configured
     (form or identity-provider steps). One failure never stops the others.
 
     The shared browser is *browser* over the sites' configured one (when they agree). With
     *relogin* False, dead sessions are only reported (a live one another process stored since
-    is still picked up)."""
+    is still picked up). The logins go through a running agent (*use_agent*, unless
+    HARVEST_AGENT=0) when no browser was chosen here; the shared browser starts only when one
+    of them cannot."""
     limit = concurrency or default_concurrency()
     if limit < 1:
         raise UsageError("--concurrency must be at least 1")
@@ -116,6 +119,7 @@ def refresh_sessions(
     configured = {config.for_wwwroot(t.wwwroot).browser for t in targets}
     base = configured.pop() if len(configured) == 1 else BrowserOptions()
     options = base.merged(browser or BrowserOptions())
+    use_agent = use_agent and browser in (None, BrowserOptions())
 
     # What had a session when the round began: one gone by the time its lock is held was logged
     # out meanwhile, and is not logged in again behind the user's back.
@@ -138,6 +142,7 @@ def refresh_sessions(
                     timeout,
                     relogin=relogin,
                     was_listed=(target.wwwroot, target.user) in listed,
+                    use_agent=use_agent,
                 )
                 if on_result is not None:
                     on_result(result)
@@ -161,6 +166,7 @@ async def _refresh_one(
     *,
     relogin: bool,
     was_listed: bool = False,
+    use_agent: bool = True,
 ) -> RefreshResult:
     wwwroot, user = target.wwwroot, target.user
 
@@ -215,6 +221,7 @@ async def _refresh_one(
                 timeout=timeout,
                 http=client,
                 network=network,
+                use_agent=use_agent,
             )
         await asyncio.to_thread(store.save, fresh)
         return RefreshResult(wwwroot, user, REFRESHED, f"logged in again ({why})", fresh)

@@ -1,0 +1,324 @@
+"""The agent process: a Unix socket that only its own uid may use, one Playwright driver, a
+warm browser (with lean contexts kept for the next login) per way of trusting sites, an idle
+exit, and a memory bound after which its browsers are started afresh.
+
+Everything runs inside one private temporary folder (processes.py), so the browser processes
+are exactly those whose command line names it: a SIGTERM, `harvest agent stop` or the idle exit
+stops them and removes the folder, and nothing survives the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import redact
+from ..errors import BrowserUnavailable, HarvestError, UsageError, first_line
+from ..logins.agent_link import (
+    MAX_MESSAGE,
+    AgentUnavailable,
+    ask,
+    captured_to_wire,
+    error_to_wire,
+    network_from_wire,
+    profile_from_wire,
+)
+from ..logins.browser.login_pages import login_with_password
+from ..logins.browser.processes import processes_using
+from ..logins.browser.runner import BROWSER_LOST, LazyBrowser
+from ..network.browser_trust import BrowserNetwork, browser_network
+from ..version import __version__
+
+log = logging.getLogger(__name__)
+DEFAULT_IDLE = 15 * 60.0
+DEFAULT_MEMORY_MIB = 2048
+BROWSER_START_SECONDS = 60.0
+
+
+class AlreadyRunning(HarvestError):
+    """Another agent holds this user's agent folder."""
+
+    exit_code = 1
+
+
+def prepare_folder(folder: Path) -> None:
+    """The agent's folder: ours, 0700, a real folder (not a link someone else placed)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.lstat()
+    import stat
+
+    if not stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{folder} is not a folder: the agent needs a folder of its own there")
+    if info.st_uid != os.getuid():
+        raise UsageError(f"{folder} belongs to uid {info.st_uid}, not to you: not using it")
+    if info.st_mode & 0o077:
+        os.chmod(folder, 0o700)
+
+
+class Agent:
+    def __init__(self, folder: Path, *, idle: float = DEFAULT_IDLE, memory_mib: int = 2048):
+        self.folder = folder
+        self.socket = folder / "agent.sock"
+        self.pid_file = folder / "agent.pid"
+        self.idle = idle
+        self.memory_mib = memory_mib
+        self.started = time.time()
+        self.last_activity = time.monotonic()
+        self.in_flight = 0
+        self.logins = 0
+        self.recycled = 0
+        self.browsers: dict[BrowserNetwork, LazyBrowser] = {}
+        self.stopping = asyncio.Event()
+        self._lock_file: Any = None
+
+    # -- life ----------------------------------------------------------------------------------
+    async def serve(self, ready: asyncio.Event | None = None) -> None:
+        prepare_folder(self.folder)
+        self._take_lock()
+        self._replace_stale_socket()
+        server = await asyncio.start_unix_server(
+            self._handle, path=str(self.socket), limit=MAX_MESSAGE + 1
+        )
+        os.chmod(self.socket, 0o600)
+        self.pid_file.write_text(f"{os.getpid()}\n")
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stopping.set)
+        log.info("agent %s (pid %d) listening on %s", __version__, os.getpid(), self.socket)
+        idle = asyncio.ensure_future(self._idle_watch())
+        warm = asyncio.ensure_future(self._warm_up())
+        if ready is not None:
+            ready.set()
+        try:
+            await self.stopping.wait()
+        finally:
+            idle.cancel()
+            warm.cancel()
+            server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 5)
+            for browsers in list(self.browsers.values()):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(browsers.aclose(), 15)
+            self.browsers.clear()
+            for path in (self.socket, self.pid_file):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            log.info("agent stopped after %d logins", self.logins)
+
+    def _take_lock(self) -> None:
+        """One agent per folder: the first to lock agent.lock, for its whole life."""
+        self._lock_file = open(self.folder / "agent.lock", "a+")  # noqa: SIM115 (held for life)
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = self.pid_file.read_text().strip() if self.pid_file.exists() else "?"
+            raise AlreadyRunning(f"an agent is already running (pid {pid})") from None
+
+    def _replace_stale_socket(self) -> None:
+        """A socket left by a dead agent (we hold the lock, so nobody serves it) is removed."""
+        if self.socket.exists() or self.socket.is_symlink():
+            log.info("removing the stale socket %s", self.socket)
+            self.socket.unlink()
+
+    async def _idle_watch(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, max(0.1, self.idle / 4)))
+            if self.in_flight == 0 and time.monotonic() - self.last_activity > self.idle:
+                log.info("idle for %g s: exiting", self.idle)
+                self.stopping.set()
+                return
+
+    async def _warm_up(self) -> None:
+        """Start the plain browser and one lean context now, so the first login is warm."""
+        try:
+            browsers = self._browsers_for(BrowserNetwork())
+            await browsers.get()
+            async with browsers.pool.page(lean=True, timeout=BROWSER_START_SECONDS):
+                pass
+        except Exception as exc:  # the first login will say what is wrong
+            log.info("warming up failed: %s", redact.redact(first_line(exc)))
+
+    def _browsers_for(self, network: BrowserNetwork) -> LazyBrowser:
+        browsers = self.browsers.get(network)
+        if browsers is None or browsers.lost.is_set():
+            if browsers is not None:
+                log.info("the browser went away; starting another")
+            browsers = LazyBrowser(BROWSER_START_SECONDS, network=network)
+            self.browsers[network] = browsers
+        return browsers
+
+    # -- one connection, one request -----------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.in_flight += 1
+        try:
+            reply = await self._reply(reader, writer)
+            writer.write(json.dumps({"harvester": __version__, **reply}).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, OSError):
+            pass  # the client went away; nothing to tell it
+        finally:
+            self.in_flight -= 1
+            self.last_activity = time.monotonic()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _reply(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> dict[str, Any]:
+        peer = writer.get_extra_info("socket")
+        uid = peer_uid(peer) if peer is not None else None
+        if uid != os.getuid():
+            log.warning("refused a connection from uid %s", uid)
+            return _failure(UsageError(f"this agent serves uid {os.getuid()} only"))
+        try:
+            line = await reader.readline()
+        except (ValueError, asyncio.LimitOverrunError):
+            return _failure(UsageError("a request larger than 1 MiB"))
+        try:
+            request = json.loads(line)
+            assert isinstance(request, dict)
+        except (ValueError, AssertionError):
+            return _failure(UsageError("a request that is not a JSON object"))
+        if request.get("harvester") != __version__:
+            return _failure(
+                AgentUnavailable(
+                    f"the running agent is harvester {__version__}, the caller is harvester "
+                    f"{request.get('harvester')}: restart it (harvest agent stop; harvest "
+                    "agent start)"
+                )
+            )
+        op = request.get("op")
+        if op == "ping":
+            return {"ok": True, "pid": os.getpid()}
+        if op == "status":
+            return {"ok": True, "status": self.status()}
+        if op == "stop":
+            self.stopping.set()
+            return {"ok": True, "pid": os.getpid()}
+        if op == "login":
+            return await self._login(request)
+        return _failure(UsageError(f"unknown request {str(op)[:40]!r}"))
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "socket": str(self.socket),
+            "uptime": round(time.time() - self.started, 1),
+            "logins": self.logins,
+            "browsers": sum(1 for b in self.browsers.values() if b.started and not b.lost.is_set()),
+            "browser_memory_mib": round(browser_memory() / (1 << 20)),
+            "memory_bound_mib": self.memory_mib,
+            "recycled": self.recycled,
+            "idle_exit": self.idle,
+        }
+
+    async def _login(self, request: dict[str, Any]) -> dict[str, Any]:
+        started = time.monotonic()
+        try:
+            password = str(request["password"])
+            redact.register(password)
+            network = network_from_wire(request["network"])
+            if network.proxy is not None:
+                redact.register(network.proxy.password)
+            profile = profile_from_wire(request["profile"])
+            user = str(request["user"])
+            timeout = float(request["timeout"])
+        except (KeyError, TypeError, ValueError) as exc:
+            return _failure(UsageError(f"a login request without {exc}"))
+        try:
+            trust = await asyncio.to_thread(browser_network, [network], timeout)
+            browsers = self._browsers_for(trust)
+            captured = await _unless_lost(
+                browsers,
+                login_with_password(
+                    browsers.pool, profile, user, password, timeout=timeout, network=network
+                ),
+            )
+        except HarvestError as exc:
+            log.info("login for %s at %s: %s", user, profile.wwwroot, redact.redact(exc.message))
+            return _failure(exc)
+        except Exception as exc:
+            message = redact.redact(f"unexpected {type(exc).__name__}: {first_line(exc)}")
+            log.info("login for %s at %s: %s", user, profile.wwwroot, message)
+            return _failure(HarvestError(message))
+        finally:
+            await self._recycle_if_heavy()
+        self.logins += 1
+        elapsed = (time.monotonic() - started) * 1000
+        log.info("login for %s at %s: captured in %.0f ms", user, profile.wwwroot, elapsed)
+        return {"ok": True, "captured": captured_to_wire(captured)}
+
+    async def _recycle_if_heavy(self) -> None:
+        """Over the memory bound, with no other login under way: start the browsers afresh."""
+        if self.in_flight > 1 or browser_memory() <= self.memory_mib * (1 << 20):
+            return
+        log.info("the browsers use more than %d MiB: starting them afresh", self.memory_mib)
+        self.recycled += 1
+        browsers, self.browsers = list(self.browsers.values()), {}
+        for each in browsers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(each.aclose(), 15)
+
+
+async def _unless_lost(browsers: LazyBrowser, login: Any) -> Any:
+    """*login*'s result, unless the browser goes away first (killed, crashed)."""
+    job = asyncio.ensure_future(login)
+    gone = asyncio.ensure_future(browsers.lost.wait())
+    try:
+        await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if job.done() and (not browsers.lost.is_set() or job.exception() is None):
+            return job.result()
+        job.cancel()
+        with contextlib.suppress(BaseException):
+            await job
+        raise BrowserUnavailable(BROWSER_LOST)
+    finally:
+        gone.cancel()
+
+
+def _failure(exc: HarvestError) -> dict[str, Any]:
+    return {"ok": False, "error": error_to_wire(exc)}
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a Unix socket (SO_PEERCRED, Linux)."""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (OSError, AttributeError):
+        return None
+    _pid, uid, _gid = struct.unpack("3i", raw)
+    return int(uid)
+
+
+def browser_memory() -> int:
+    """Bytes resident in the browser processes of this agent (those in its private folder)."""
+    folder = os.environ.get("TMPDIR", "")
+    if not folder:
+        return 0
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for pid in processes_using(folder):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+    return total
+
+
+def agent_answers(path: Path, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The agent's answer to a ping, or None when none answers there."""
+    try:
+        return ask({"op": "ping"}, timeout, path)
+    except HarvestError:
+        return None
