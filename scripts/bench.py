@@ -100,6 +100,92 @@ def cold_cli_login(site: DevSite, env: dict[str, str]) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def old_tree(ref: str) -> str:
+    """harvester as it was at git *ref*, exported to a temporary folder (for PYTHONPATH)."""
+    root = Path(__file__).resolve().parent.parent
+    folder = tempfile.mkdtemp(prefix="harvester-before-")
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", ref, "harvester"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+    return folder
+
+
+def cold_cli_login_before(site: DevSite, env: dict[str, str], tree: str) -> None:
+    """The same cold login, by the harvester of another commit (the entry point of its day)."""
+    code = "import sys; from harvester.cli import main; sys.argv[0] = 'harvest'; main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "login", "--user", "alice", "--site", site.url,
+         "--password-stdin"],
+        input=f"{PASSWORD}\n",
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": tree},
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+
+def login_profile(site: DevSite, env: dict[str, str], runs: int) -> list[tuple[str, float]]:
+    """Where a cold `harvest login` (no agent) spends its time, step by step, each step the
+    difference between two whole measurements of this run."""
+    python = sys.executable
+
+    def imports(*modules: str) -> float:
+        code = "import " + ", ".join(modules) if modules else "pass"
+        return median_seconds(lambda: run_quiet([python, "-c", code]), runs)
+
+    bare = imports()
+    cli = imports("harvester.cli.main")
+    login_imports = imports("harvester.cli.main", "harvester.logins.flow", "playwright.async_api")
+
+    async def nothing(_browser: Browser) -> None:
+        return None
+
+    browser = median_seconds(lambda: run_with_browser(nothing, 30), runs)
+    cold = median_seconds(lambda: cold_cli_login(site, env), runs)
+    warm_new = warm_logins(site, runs, reuse=False)
+    rest = cold - login_imports - browser - warm_new
+    return [
+        ("the interpreter starts", bare),
+        ("imports of the command line (Typer, click)", cli - bare),
+        ("imports of the login (httpx, keyring, Playwright's client)", login_imports - cli),
+        ("Playwright's driver and Chromium start and stop (the browser of the run)", browser),
+        ("the login in a new lean context (form, landing page, cookie, sesskey)", warm_new),
+        ("the rest: config, keyring check, probe, verification, storing, exit", rest),
+        ("the whole `harvest login`, cold, no agent", cold),
+    ]
+
+
+def agent_refresh_rows(size: int, env: dict[str, str]) -> list[tuple[str, str, float, float, int]]:
+    """`refresh --all` of *size* expired users, with an agent and without, same run."""
+    users = {f"user{i:02d}": f"pw-{i}" for i in range(size)}
+    with DevSite(users) as site, tempfile.TemporaryDirectory() as state:
+        store = SessionStore(Path(state))
+        targets = [Target(Wwwroot(site.url), name) for name in users]
+        for name, password in users.items():
+            store.save_password(Wwwroot(site.url), name, password)
+
+        def refresh(use_agent: bool) -> float:
+            site.state.kill_sessions()
+            start = time.perf_counter()
+            results = refresh_sessions(store, targets, use_agent=use_agent)
+            assert all(r.outcome == "refreshed" for r in results), results
+            return time.perf_counter() - start
+
+        without = statistics.median(refresh(False) for _ in range(3))
+        run_quiet([HARVEST, "agent", "start"], env)
+        try:
+            refresh(True)  # the agent's first logins warm its contexts
+            with_agent = statistics.median(refresh(True) for _ in range(3))
+        finally:
+            run_quiet([HARVEST, "agent", "stop"], env)
+    label = f"`refresh --all`, {size} expired users"
+    return [
+        (f"{label}, agent running", f"{label}, no agent", with_agent, without, 3),
+    ]
+
+
 def run_quiet(argv: list[str], env: dict[str, str] | None = None) -> None:
     subprocess.run(argv, env=env, capture_output=True, check=True, timeout=120)
 
@@ -274,6 +360,8 @@ def refresh_rows(sizes: list[int]) -> list[tuple[str, str, float, float, int]]:
 
 
 MEMORY: list[tuple[int, float, float, float, int]] = []
+GOALS: list[tuple[str, str, bool]] = []  # (goal, what was measured, met)
+PROFILE: list[tuple[str, float]] = []  # a cold login's steps
 OVERHEAD: list[tuple[str, float, float]] = []  # (what, seconds over raw HTTP, goal)
 PROXY_LATENCY: list[tuple[str, float]] = []  # the median latency the proxy adds to one call
 
@@ -300,6 +388,12 @@ def machine() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument(
+        "--before",
+        default="0a16430",
+        metavar="REF",
+        help="the commit whose cold login the agent work is measured against (same run)",
+    )
     args = parser.parse_args()
     n_raw, n_cold, n_warm, n_cmd, n_calls = (
         (20, 3, 5, 5, 200) if args.quick else (50, 10, 20, 20, 1000)
@@ -309,11 +403,43 @@ def main() -> int:
     )
     rows: list[tuple[str, str, float, float, int]] = []
     raw = 0.0
+    # the bench's own agent folder: never a running agent of the person who runs it
+    agent_dir = tempfile.mkdtemp(prefix="hvb-", dir="/tmp")
+    os.environ["HARVEST_AGENT_DIR"] = agent_dir
     with DevSite({"alice": PASSWORD}) as site, tempfile.TemporaryDirectory() as state:
         env = {**os.environ, "XDG_STATE_HOME": state}
         with httpx.Client(follow_redirects=True, timeout=30) as http:
             raw = median_seconds(lambda: raw_http_login(site, http), n_raw, warmup=3)
         cold = median_seconds(lambda: cold_cli_login(site, env), n_cold)
+        before_tree = old_tree(args.before)
+        try:
+            before = median_seconds(lambda: cold_cli_login_before(site, env, before_tree), n_cold)
+        finally:
+            shutil.rmtree(before_tree, ignore_errors=True)
+        run_quiet([HARVEST, "agent", "start"], env)
+        try:
+            through_agent = median_seconds(lambda: cold_cli_login(site, env), n_cold, warmup=2)
+        finally:
+            run_quiet([HARVEST, "agent", "stop"], env)
+        rows.append(
+            (
+                "`harvest login`, cold process, `harvest agent` running",
+                "raw-HTTP login",
+                through_agent,
+                raw,
+                n_cold,
+            )
+        )
+        rows.append(
+            (
+                "`harvest login`, cold process, no agent",
+                f"the same, harvester at {args.before}",
+                cold,
+                before,
+                n_cold,
+            )
+        )
+        PROFILE.extend(login_profile(site, env, 3 if args.quick else 7))
         rows.append(
             (
                 "`harvest login`, cold process (browser start, login, verify, keyring)",
@@ -353,6 +479,20 @@ def main() -> int:
                 n_warm,
             )
         )
+        GOALS.extend(
+            [
+                (
+                    "cold `harvest login` with an agent ≤ warm in-process login + 100 ms",
+                    f"{through_agent * 1000:.0f} ms vs {warm * 1000:.0f} + 100 ms",
+                    through_agent <= warm + 0.100,
+                ),
+                (
+                    f"cold `harvest login` without one ≥ 25 % faster than at {args.before}",
+                    f"{(1 - cold / before) * 100:.0f} % faster",
+                    cold <= 0.75 * before,
+                ),
+            ]
+        )
         OVERHEAD.extend(
             [
                 ("warm login, lean, warm context", warm - raw, 0.150),
@@ -375,6 +515,13 @@ def main() -> int:
                 harvest_env,
                 keyring_get,
                 n_cmd,
+            )
+        )
+        GOALS.append(
+            (
+                "`harvest env` ≤ 1.15x `keyring get`",
+                f"{harvest_env / keyring_get:.2f}x",
+                harvest_env <= 1.15 * keyring_get,
             )
         )
         rows.append(
@@ -421,6 +568,8 @@ def main() -> int:
         label = ", site answering in 50 ms"
         rows.extend(proxy_rows(slow, raw_session(slow), 100 if args.quick else 300, label))
     rows.extend(refresh_rows([1, 5] if args.quick else [1, 10, 50]))
+    rows.extend(agent_refresh_rows(10, {**os.environ}))
+    shutil.rmtree(agent_dir, ignore_errors=True)
     print(f"Machine: {machine()}\n")
     print("| what | baseline | time | baseline time | ratio | runs |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
@@ -439,6 +588,16 @@ def main() -> int:
         print(f"| {what} | +{extra * 1000:.0f} ms | +{goal * 1000:.0f} ms | {met} |")
     for label, added in PROXY_LATENCY:
         print(f"\n`harvest proxy` adds {added * 1000:.2f} ms to the median call{label}.")
+    print("\nGoals (docs/agent.md):\n")
+    print("| goal | measured | met |")
+    print("| --- | --- | --- |")
+    for aim, measured, reached in GOALS:
+        print(f"| {aim} | {measured} | {'yes' if reached else 'no'} |")
+    print("\nA cold `harvest login` without an agent, step by step (medians, this run):\n")
+    print("| step | time |")
+    print("| --- | ---: |")
+    for step, seconds in PROFILE:
+        print(f"| {step} | {seconds * 1000:.0f} ms |")
     print("\nPeak PSS of the browser process tree (driver + Chromium), MiB:\n")
     print(
         "| expired users | one browser per user | one browser, concurrency 1 | "

@@ -137,16 +137,23 @@ class HarvestRunner:
     env: dict[str, str]
     tmpdir: Path
 
+    @property
+    def agent_dir(self) -> Path:
+        """This runner's own `harvest agent` folder (none runs there unless a test starts it)."""
+        return Path(self.env["HARVEST_AGENT_DIR"])
+
     @classmethod
     def in_folder(cls, home: Path) -> HarvestRunner:
         """State and config under *home*; a fresh short TMPDIR (remove it with .cleanup())."""
         # Short on purpose: Chromium's profile socket must fit in a unix socket path.
         tmpdir = Path(tempfile.mkdtemp(prefix="hvt-", dir="/tmp"))
+        agent = Path(tempfile.mkdtemp(prefix="hva-", dir="/tmp"))  # a socket path is short
         env = {
             **os.environ,
             "XDG_STATE_HOME": str(home / "state"),
             "TMPDIR": str(tmpdir),
             "HARVEST_CONFIG": str(home / "config.toml"),
+            "HARVEST_AGENT_DIR": str(agent),  # never a developer's own running agent
         }
         env.pop("HARVEST_SITE", None)
         # the machine's trust and proxy settings are not the test's (tests/test_networks.py
@@ -165,6 +172,7 @@ class HarvestRunner:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+        shutil.rmtree(self.agent_dir, ignore_errors=True)
 
     def popen(self, *args: str, input: str | None = None, **env: str) -> subprocess.Popen[str]:
         """Start `harvest` without waiting; *input* is written to its stdin (else closed)."""

@@ -78,7 +78,7 @@ def start_agent(
         if answer is not None:
             pid = int(answer.get("pid", 0))
             return pid, pid != process.pid
-        if process.poll() is not None:
+        if process.poll() is not None and "already running" not in _last_line(logged):
             raise BrowserUnavailable(f"the agent did not start: {_last_line(logged)}")
         time.sleep(0.05)
     with contextlib.suppress(OSError):

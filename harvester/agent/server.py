@@ -79,6 +79,7 @@ class Agent:
         self.recycled = 0
         self.browsers: dict[BrowserNetwork, LazyBrowser] = {}
         self.stopping = asyncio.Event()
+        self._closing: set[asyncio.Future[None]] = set()
         self._lock_file: Any = None
 
     # -- life ----------------------------------------------------------------------------------
@@ -107,6 +108,8 @@ class Agent:
             server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 5)
+            if self._closing:
+                await asyncio.wait(self._closing, timeout=10)
             for browsers in list(self.browsers.values()):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(browsers.aclose(), 15)
@@ -154,6 +157,7 @@ class Agent:
         if browsers is None or browsers.lost.is_set():
             if browsers is not None:
                 log.info("the browser went away; starting another")
+                self._closing.add(asyncio.ensure_future(browsers.aclose()))  # its driver too
             browsers = LazyBrowser(BROWSER_START_SECONDS, network=network)
             self.browsers[network] = browsers
         return browsers

@@ -1,0 +1,267 @@
+"""`harvest agent` with real parts: the agent started by `harvest agent start` and stopped by
+its pid, logins through it into the real keyring, and what happens when it is killed, left a
+stale socket, started twice, asked by another uid, another version, idle, or loses its
+browser (docs/agent.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+
+from harvester.devsite import DevSite
+from harvester.devsite.app import Request
+from harvester.logins.browser.processes import processes_using
+
+from .conftest import ALICE_PASSWORD, HarvestRunner
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is gone
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_gone(pid: int, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+def wait_no_browser(folder: Path, seconds: float = 30) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := processes_using(str(folder))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+class Agent:
+    """An agent started for one test through `harvest agent start`; stopped by its pid."""
+
+    def __init__(self, harvest: HarvestRunner, *options: str) -> None:
+        self.harvest = harvest
+        started = harvest("agent", "start", *options)
+        assert started.code == 0, started.err
+        self.pid = int(started.out.split("(pid ")[1].split(")")[0])
+
+    def status(self) -> dict[str, object]:
+        shown = self.harvest("agent", "status", "--json")
+        return json.loads(shown.out) if shown.code == 0 else {}
+
+    @property
+    def log(self) -> str:
+        path = self.harvest.agent_dir / "agent.log"
+        return path.read_text() if path.exists() else ""
+
+    def stop(self) -> None:
+        if alive(self.pid):
+            self.harvest("agent", "stop")
+        if not wait_gone(self.pid, 20):
+            os.kill(self.pid, signal.SIGKILL)  # by its pid, never by name
+            wait_gone(self.pid, 10)
+
+
+@pytest.fixture
+def start_agent(harvest: HarvestRunner) -> Iterator[Callable[..., Agent]]:
+    started: list[Agent] = []
+
+    def start(*options: str) -> Agent:
+        agent = Agent(harvest, *options)
+        started.append(agent)
+        return agent
+
+    yield start
+    for agent in started:
+        agent.stop()
+    assert not wait_no_browser(harvest.tmpdir), "a browser outlived the agent"
+
+
+def stored(url: str) -> dict[str, object] | None:
+    raw = keyring.get_password(f"harvester:session:{url}", "alice")
+    return None if raw is None else json.loads(raw)
+
+
+def test_a_login_through_the_agent_stores_a_working_session(
+    site: DevSite, harvest: HarvestRunner, start_agent: Callable[..., Agent]
+) -> None:
+    agent = start_agent()
+    assert agent.status()["version"]
+    login = harvest.login(site.url)
+    assert login.code == 0, login.err
+    assert agent.status()["logins"] == 1  # the agent's browser did it, not one of the CLI's
+    assert "captured in" in agent.log
+    answer = harvest("request", "totara_webapi_status", "-u", "alice", "--site", site.url)
+    assert answer.code == 0, answer.err
+    # refused passwords come back as the site's refusal, with its exit code
+    assert harvest.login(site.url, password="wrong").code == 3
+    # --no-agent and HARVEST_AGENT=0 go around it
+    assert harvest.login(site.url, "--no-agent").code == 0
+    assert harvest.login(site.url, HARVEST_AGENT="0").code == 0
+    assert agent.status()["logins"] == 1
+    # refresh logs in again through it
+    site.state.expire_sessions("alice")
+    saved = harvest.login(site.url, "--save-password")
+    assert saved.code == 0
+    site.state.expire_sessions("alice")
+    refreshed = harvest("refresh", "-u", "alice", "--site", site.url)
+    assert refreshed.code == 0 and "logged in again" in refreshed.out, refreshed.err
+    assert agent.status()["logins"] == 3
+
+
+def test_an_agent_killed_during_a_login_is_fallen_back_from_and_leaves_no_browser(
+    make_totara_site: Callable[..., DevSite],
+    harvest: HarvestRunner,
+    start_agent: Callable[..., Agent],
+) -> None:
+    site = make_totara_site({"alice": ALICE_PASSWORD})
+    agent = start_agent()
+    asked, release = threading.Event(), threading.Event()
+
+    def hold(where: str, request: Request) -> None:
+        if where == "site" and request.path.endswith("/login/index.php") and not asked.is_set():
+            asked.set()
+            release.wait(60)
+
+    site.hold = hold
+    proc = harvest.popen(
+        "login", "-u", "alice", "--site", site.url, "--password-stdin",
+        input=f"{ALICE_PASSWORD}\n",
+    )  # fmt: skip
+    try:
+        assert asked.wait(60), "the agent's browser never asked for the login page"
+        os.kill(agent.pid, signal.SIGKILL)
+        assert wait_gone(agent.pid)
+    finally:
+        release.set()
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "the agent went away during the login" in err and err.count("\n") == 1, err
+    assert stored(site.url) is not None
+    # its browser went with its driver: nothing of it is left
+    assert not wait_no_browser(harvest.tmpdir), "the killed agent's browser is still running"
+
+
+def test_a_stale_socket_is_replaced_and_two_starts_give_one_agent(
+    site: DevSite, harvest: HarvestRunner, start_agent: Callable[..., Agent]
+) -> None:
+    first = start_agent()
+    os.kill(first.pid, signal.SIGKILL)
+    assert wait_gone(first.pid)
+    assert (harvest.agent_dir / "agent.sock").exists()  # left behind
+    assert not wait_no_browser(harvest.tmpdir)
+    login = harvest.login(site.url)  # no agent answers: its own browser, silently
+    assert login.code == 0 and login.err == "", login.err
+    starts = [harvest.popen("agent", "start") for _ in range(2)]
+    outs = [proc.communicate(timeout=60) for proc in starts]
+    assert [proc.returncode for proc in starts] == [0, 0], outs
+    pids = {out.split("(pid ")[1].split(")")[0] for out, _ in outs}
+    assert len(pids) == 1, outs
+    agent = start_agent()  # a third start: already running, the same pid
+    assert str(agent.pid) in pids
+    assert harvest.login(site.url).code == 0
+    assert agent.status()["logins"] == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another uid")
+def test_another_uid_cannot_use_the_socket(
+    harvest: HarvestRunner, start_agent: Callable[..., Agent]
+) -> None:
+    agent = start_agent()
+    path = harvest.agent_dir / "agent.sock"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert harvest.agent_dir.stat().st_mode & 0o777 == 0o700
+    client = (
+        "import json, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "try:\n"
+        f"    s.connect({str(path)!r})\n"
+        "except PermissionError:\n"
+        "    print('refused by the file system'); sys.exit(0)\n"
+        "print(s.recv(65536).decode())  # refused before it says a word\n"
+    )
+
+    def as_nobody() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["/usr/bin/python3", "-c", client],  # not the venv's: under /root, closed to nobody
+            capture_output=True, text=True, timeout=30, user=65534, group=65534,
+        )  # fmt: skip
+
+    # the folder (0700) and the socket (0600) keep another user out...
+    assert "refused by the file system" in as_nobody().stdout
+    # ...and were they opened up, the agent itself refuses anyone but its own uid
+    os.chmod(harvest.agent_dir, 0o755)
+    os.chmod(path, 0o666)
+    try:
+        answer = as_nobody()
+    finally:
+        os.chmod(path, 0o600)
+        os.chmod(harvest.agent_dir, 0o700)
+    assert f"this agent serves uid {os.getuid()} only" in answer.stdout, answer
+    assert '"status"' not in answer.stdout
+    assert agent.status()["logins"] == 0
+
+
+def test_the_idle_exit_leaves_no_process_behind(
+    site: DevSite, harvest: HarvestRunner, start_agent: Callable[..., Agent]
+) -> None:
+    agent = start_agent("--idle", "3")
+    assert harvest.login(site.url).code == 0
+    assert agent.status()["browsers"] == 1
+    assert wait_gone(agent.pid, 60), "the agent did not exit when idle"
+    assert not wait_no_browser(harvest.tmpdir, 10)
+    assert not (harvest.agent_dir / "agent.sock").exists()
+    assert "idle for 3 s: exiting" in agent.log
+
+
+def test_its_browser_crashing_is_recovered_from_without_a_restart(
+    site: DevSite, harvest: HarvestRunner, start_agent: Callable[..., Agent]
+) -> None:
+    agent = start_agent()
+    assert harvest.login(site.url).code == 0
+    browsers = processes_using(str(harvest.tmpdir))
+    assert browsers
+    for pid in browsers:
+        os.kill(pid, signal.SIGKILL)
+    login = harvest.login(site.url)
+    assert login.code == 0, login.err
+    assert agent.status()["logins"] == 2 and alive(agent.pid)
+
+
+def test_an_agent_of_another_version_is_refused_in_one_line(
+    site: DevSite, harvest: HarvestRunner
+) -> None:
+    """A stand-in agent that is harvester 0.0.1: the login says so and uses its own browser."""
+    path = harvest.agent_dir / "agent.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen()
+
+    def answer() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b'{"harvester": "0.0.1", "ok": true, "captured": {}}\n')
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        login = harvest.login(site.url)
+    finally:
+        server.close()
+    assert login.code == 0, login.err
+    assert "the running agent is harvester 0.0.1, this is harvester 0.1.0" in login.err
+    assert login.err.count("\n") == 1, login.err
