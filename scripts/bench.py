@@ -121,6 +121,7 @@ def cold_cli_login_before(site: DevSite, env: dict[str, str], tree: str) -> None
         capture_output=True,
         text=True,
         env={**env, "PYTHONPATH": tree},
+        cwd=tree,  # `-c` puts the working folder first on sys.path: the old tree's
         timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
