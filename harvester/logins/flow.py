@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     import httpx
     from playwright.async_api import Browser
 
-from ..network.reach import Network
+    from ..network.reach import Network
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 30.0
@@ -117,9 +118,13 @@ def login(
         and agent_wanted(use_agent)
         and not serves(profile, network, browser)
     ):
-        preflight()
+        # The checks run while the agent logs in (the keyring's first use is the slow part of
+        # them); a failed check wins over the agent's answer, as it would over a browser's.
+        with ThreadPoolExecutor(1, thread_name_prefix="harvester-preflight") as pool:
+            checks = pool.submit(preflight)
+            through_agent = _through_agent(profile, user, password, timeout, network)
+            checks.result()
         checked = True
-        through_agent = _through_agent(profile, user, password, timeout, network)
         if through_agent is not None:
             return _stored(store, through_agent, profile, user, password, save_password, saved)
 
@@ -201,10 +206,10 @@ def _through_agent(
     except (AgentUnavailable, BrowserUnavailable) as exc:
         _fall_back(exc)
         return None
-    redact.register(*captured.sesskeys, *(value for _, value, _ in captured.cookies))
-    candidates = captured.sessions(profile.wwwroot, user, obtained_at=started)
     with credential_client(timeout, network=network) as http:
-        return _verified(candidates, captured.landing_url, timeout, http)
+        return _verified(
+            captured.sessions_of(profile, user, started), captured.landing_url, timeout, http
+        )
 
 
 def _fall_back(exc: HarvestError) -> None:
@@ -251,8 +256,7 @@ async def sign_in(
             raise UsageError("the password is empty")
         redact.register(password)
         captured = await _captured(browser, profile, user, password, timeout, network, use_agent)
-    redact.register(*captured.sesskeys, *(value for _, value, _ in captured.cookies))
-    candidates = captured.sessions(profile.wwwroot, user, obtained_at=started)
+    candidates = captured.sessions_of(profile, user, started)
     if http is None:
         with credential_client(timeout, network=network) as own:
             return await asyncio.to_thread(

@@ -33,6 +33,13 @@ class CapturedLogin:
     sesskeys: tuple[str, ...] = field(repr=False)
     landing_url: str
 
+    def sessions_of(self, profile: SiteProfile, user: str, obtained_at: float) -> list[Session]:
+        """The candidate sessions of *user*, their secrets registered to be masked."""
+        from ... import redact
+
+        redact.register(*self.sesskeys, *(value for _, value, _ in self.cookies))
+        return self.sessions(profile.wwwroot, user, obtained_at)
+
     def sessions(self, wwwroot: Wwwroot, user: str, obtained_at: float) -> list[Session]:
         return [
             Session(
