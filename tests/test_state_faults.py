@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,8 +17,12 @@ import keyring
 import pytest
 
 from harvester.devsite import DevSite
+from harvester.devsite.app import Request
+from harvester.site.wwwroot import Wwwroot
+from harvester.store.sessions import SessionStore
+from harvester.upkeep.logout import _logout
 
-from .conftest import ALICE_PASSWORD, HARVEST, HarvestRunner
+from .conftest import ALICE_PASSWORD, HarvestRunner
 
 
 def story(harvest: HarvestRunner, site: DevSite) -> tuple[bool, bool]:
@@ -105,19 +110,37 @@ def test_login_with_a_damaged_index_warns_once_and_stores(
     assert story(harvest, site) == (True, True)
 
 
-def test_logout_during_a_slow_refresh_stays_logged_out(
+def test_logout_during_a_refresh_waits_for_it_and_stays_logged_out(
     make_totara_site: Callable[..., DevSite], harvest: HarvestRunner
 ) -> None:
     site = make_totara_site({"alice": ALICE_PASSWORD})
     assert harvest.login(site.url, "--save-password").code == 0
-    site.state.delay = 1.5  # the refresh's check holds the lock for a few seconds
+    checking, release = threading.Event(), threading.Event()
+
+    def hold(where: str, request: Request) -> None:  # the refresh's check, held open
+        if where == "site" and request.path.endswith("/ajax.php") and not checking.is_set():
+            checking.set()
+            release.wait(60)
+
+    site.hold = hold
     refresh = harvest.popen("refresh", "--user", "alice")
-    time.sleep(0.8)  # the refresh is checking, under the (site, user) lock
-    logout = harvest("logout", "--user", "alice", "--site", site.url)
+    try:
+        assert checking.wait(60), "the refresh never checked the session"
+        # the refresh holds alice's lock while it checks: the logout must wait for it. Give it
+        # time to get there (this decides nothing: the held check keeps the order), and it
+        # must neither finish nor reach the site meanwhile.
+        logout = harvest.popen("logout", "--user", "alice", "--site", site.url)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            assert logout.poll() is None, "the logout finished while the refresh held the lock"
+            assert site.count("GET", "/login/logout.php") == 0
+            time.sleep(0.05)
+    finally:
+        release.set()
     out, err = refresh.communicate(timeout=120)
-    site.state.delay = 0
-    assert refresh.returncode == 0, out + err
-    assert logout.code == 0, logout.err
+    _out, logout_err = logout.communicate(timeout=120)
+    assert refresh.returncode == 0 and "still logged in" in out, out + err
+    assert logout.returncode == 0, logout_err
     assert story(harvest, site) == (False, False)
     env = harvest("env", "--user", "alice", "--site", site.url)
     assert env.code == 4 and "no stored session" in env.err
@@ -127,24 +150,34 @@ def test_logout_during_a_slow_refresh_stays_logged_out(
 def test_a_refresh_round_does_not_log_in_again_what_was_logged_out_meanwhile(
     make_totara_site: Callable[..., DevSite], harvest: HarvestRunner
 ) -> None:
+    """bob is logged out after the round listed him and before it reached him: the round
+    reports him removed and does not log him in again."""
     site = make_totara_site({"alice": ALICE_PASSWORD, "bob": "bob-pw"})
     assert harvest.login(site.url, "--save-password").code == 0
     assert harvest.login(site.url, "--save-password", user="bob", password="bob-pw").code == 0
-    site.state.expire_sessions("alice")  # alice needs a login, which takes a while
-    site.state.delay = 0.4
-    refresh = subprocess.Popen(
-        [HARVEST, "refresh", "--all", "--concurrency", "1"],
-        env=harvest.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(0.5)
-    logout = harvest("logout", "--user", "bob", "--site", site.url)
+    site.state.expire_sessions("alice")
+    store = SessionStore(Path(harvest.env["XDG_STATE_HOME"]) / "harvester")
+    logging_in = threading.Event()
+
+    def seen(where: str, request: Request) -> None:
+        if where == "site" and request.method == "POST" and "/login/" in request.path:
+            logging_in.set()
+
+    site.hold = seen
+    bobs = store.lock(site.url, "bob")
+    bobs.acquire()  # the round lists bob, then waits here for his lock
+    try:
+        refresh = harvest.popen("refresh", "--all", "--concurrency", "1")
+        # alice's login is under way: the round, which takes every lock at once, started
+        # waiting for bob's when it began, seconds before
+        assert logging_in.wait(120), "the round never logged alice in"
+        # logged out meanwhile: what `harvest logout` does under the lock, which we hold
+        _logout(store, Wwwroot(site.url), "bob", timeout=30, local=False)
+    finally:
+        bobs.release()
     out, err = refresh.communicate(timeout=180)
-    site.state.delay = 0
-    assert logout.code == 0, logout.err
-    if "bob at" in out and "removed" in out.split("bob at", 1)[1].splitlines()[0]:
-        assert "1 removed" in out
+    assert refresh.returncode == 0, out + err
+    assert "1 removed" in out, out
+    assert site.count("GET", "/login/logout.php") == 1
     rows = json.loads(harvest("status", "--json").out)
     assert [r["user"] for r in rows if r["cookie_name"]] == ["alice"], (out, err)
