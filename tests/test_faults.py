@@ -175,6 +175,19 @@ def test_chromium_killed_mid_login_is_a_clean_error_with_no_orphans(
 def test_two_processes_saving_the_same_user_at_once_leave_one_consistent_entry(
     harvest: HarvestRunner, site: DevSite
 ) -> None:
+    # Both logins' last verification request waits for the other's: they are answered
+    # together, so the two saves that follow them run at the same moment.
+    both = threading.Barrier(2, timeout=120)
+    met: list[str] = []
+
+    def together(where: str, request: Request) -> None:
+        # the verifying page fetch: harvester's HTTP client, not the browser
+        verifying = request.method == "GET" and "httpx" in request.headers.get("user-agent", "")
+        if where == "site" and verifying:
+            both.wait()
+            met.append(request.path)
+
+    site.hold = together
     procs = [
         harvest.popen(
             "login",
@@ -190,6 +203,7 @@ def test_two_processes_saving_the_same_user_at_once_leave_one_consistent_entry(
     for proc in procs:
         proc.wait(120)
         assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    assert len(met) == 2  # both verifications met: the saves overlapped
     secret = keyring.get_password(f"harvester:session:{site.url}", "alice")
     assert secret is not None and works(site, secret)
     status = harvest("status", "--json")
