@@ -6,9 +6,9 @@ Public API (imports are lazy so that `harvest env` stays fast):
     SiteProfile, BrowserOptions, LoginStep, load_config (site configuration).
 
 The package by stage, each using only the stages before it (the order is STAGES, below, and
-tests/test_layout.py holds every import to it): the foundation (`errors`, `redact`, `inputs`);
-`network/` (trust, proxy and client certificate: how a site is reached); `site/` (a site's
-address, HTTP rules, ajax answers); `operations/` (Totara's operations as data, and the checks
+tests/test_layout.py holds every import to it): the foundation (`errors`, `redact`, `inputs`,
+`version`, `deadlines`); `network/` (trust, proxy and client certificate: how a site is
+reached); `site/` (a site's address, HTTP rules, ajax answers); `operations/` (Totara's operations as data, and the checks
 a request passes); `store/` (the Session and the keyring); `settings/` (the config file,
 --site/--user); `logins/` (the browser login and its proof); `agent/` (a warm browser for every
 login); `upkeep/` (status, refresh, schedule, logout); `handoff/` (env, exec, cookie files, auth
@@ -26,7 +26,7 @@ from .version import __version__
 # The stages, lowest first: a module may import its own stage and those before it, never one
 # after it (tests/test_layout.py). Names are the top-level modules and subpackages of harvester.
 STAGES: tuple[tuple[str, ...], ...] = (
-    ("errors", "redact", "inputs", "version"),
+    ("errors", "redact", "inputs", "version", "deadlines"),
     ("network",),
     ("site",),
     ("operations",),

@@ -12,15 +12,15 @@ httpx is imported lazily (~70 ms): commands that only read the keyring never pay
 from __future__ import annotations
 
 import contextlib
-import queue
 import socket
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..deadlines import run_within
 from ..errors import SiteError, SiteMaintenance, SiteUnreachable, first_line
 
 if TYPE_CHECKING:
@@ -130,55 +130,12 @@ def exchange(
     # On a worker thread, so that the deadline holds even while a read blocks: a site that goes
     # silent mid-answer must not hold the caller for another read timeout.
     try:
-        return _WORKERS.run(read, timeout)
+        return run_within(read, timeout)
     except TimeoutError:
         stop.set()  # the worker stops at its next chunk; its connection is dropped
         raise SiteUnreachable(
             f"{where} did not finish answering within {timeout:g} s (--timeout)"
         ) from None
-
-
-class _Workers:
-    """Daemon threads that run exchanges, kept for the next one (a thread per exchange cost
-    more than the exchange on loopback). One that is stuck past its deadline is left behind
-    and a new one started; being daemons, none keeps the process alive."""
-
-    def __init__(self) -> None:
-        self._tasks: queue.SimpleQueue[tuple[Callable[[], Any], dict[str, Any], threading.Event]]
-        self._tasks = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0
-
-    def run(self, fn: Callable[[], T], timeout: float) -> T:
-        """fn() on a worker; its result or its exception; TimeoutError after *timeout*."""
-        box: dict[str, Any] = {}
-        done = threading.Event()
-        with self._lock:
-            if self._idle:
-                self._idle -= 1
-            else:
-                threading.Thread(target=self._serve, name="harvester-http", daemon=True).start()
-        self._tasks.put((fn, box, done))
-        if not done.wait(timeout):
-            raise TimeoutError
-        if "error" in box:
-            raise box["error"]
-        result: T = box["value"]
-        return result
-
-    def _serve(self) -> None:
-        while True:
-            fn, box, done = self._tasks.get()
-            try:
-                box["value"] = fn()
-            except BaseException as exc:  # re-raised in the caller's thread
-                box["error"] = exc
-            done.set()
-            with self._lock:
-                self._idle += 1
-
-
-_WORKERS = _Workers()
 
 
 def _read(

@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..deadlines import run_within
 from ..errors import KeyringUnavailable, UsageError, one_line
 from ..inputs import seconds
 
@@ -43,10 +43,10 @@ def keyring_timeout() -> float:
 
 
 def _with_timeout(fn: Callable[[], T], what: str) -> T:
-    """Run *fn* in a daemon thread; give up after HARVEST_KEYRING_TIMEOUT seconds.
+    """Run *fn* on a worker (deadlines.py); give up after HARVEST_KEYRING_TIMEOUT seconds.
 
     A Secret Service daemon that is stopped (or a prompt nobody answers) would otherwise
-    hang the command forever. The daemon thread is abandoned; it cannot keep the process alive.
+    hang the command forever. Transient Secret Service errors are tried again first.
     """
     timeout = keyring_timeout()
     box: dict[str, Any] = {}
@@ -62,14 +62,13 @@ def _with_timeout(fn: Callable[[], T], what: str) -> T:
                     return
                 time.sleep(pause)  # the Secret Service was busy with another write: again
 
-    worker = threading.Thread(target=run, name="harvester-keyring", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
+    try:
+        run_within(run, timeout)
+    except TimeoutError:
         raise KeyringUnavailable(
             f"the keyring did not answer within {timeout:g} s while {what}: is the Secret Service "
             "daemon stopped or waiting for a prompt? (HARVEST_KEYRING_TIMEOUT sets the limit)"
-        )
+        ) from None
     if "error" in box:
         raise _translate(box["error"], what) from None
     return box["value"]  # type: ignore[no-any-return]
