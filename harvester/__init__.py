@@ -8,13 +8,13 @@ Public API (imports are lazy so that `harvest env` stays fast):
 The package by stage, each using only the stages before it (the order is STAGES, below, and
 tests/test_layout.py holds every import to it): the foundation (`errors`, `redact`, `inputs`,
 `version`, `deadlines`); `network/` (trust, proxy and client certificate: how a site is
-reached); `site/` (a site's address, HTTP rules, ajax answers); `operations/` (Totara's operations as data, and the checks
-a request passes); `store/` (the Session and the keyring); `settings/` (the config file,
---site/--user); `logins/` (the browser login and its proof); `agent/` (a warm browser for every
-login); `upkeep/` (status, refresh, schedule, logout); `handoff/` (env, exec, cookie files, auth
-objects, the client, request, open, curl, the developer API); `proxy/` (the session on a
-loopback endpoint); `devsite/` and `testing/`; `doctor`, `demo`; `cli/`. Contract and protocol
-facts: docs/.
+reached); `site/` (a site's address, HTTP rules, ajax answers); `operations/` (Totara's
+operations as data, and the checks a request passes); `store/` (the Session and the keyring);
+`settings/` (the config file, --site/--user); `logins/` (the browser login and its proof);
+`agent/` (a warm browser for every login); `upkeep/` (status, refresh, schedule, logout);
+`handoff/` (env, exec, cookie files, auth objects, the client, request, open, curl, the
+developer API); `proxy/` (the session on a loopback endpoint); `devsite/` and `testing/`;
+`doctor`, `demo`; `cli/`. Contract and protocol facts: docs/.
 """
 
 from __future__ import annotations

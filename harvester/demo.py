@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable
 
 from .devsite import DevSite
+from .devsite.server import site_folder
 from .errors import NoSession, SessionExpired, UsageError
 from .handoff.client import TotaraClient
 from .handoff.export import variables
@@ -50,8 +51,10 @@ def _masked(value: str) -> str:
 def run_demo(say: Callable[[str], None], *, timeout: float = 30.0, path: str = "") -> int:
     """Walk alice through the whole job; returns 0. Leaves nothing stored. *path* installs the
     bundled site in that folder (e.g. /totara), as Totara under a sub-path."""
-    if path and not path.startswith("/"):
-        raise UsageError(f"--path is a folder such as /totara, not {path!r}")
+    try:
+        path = site_folder(path)
+    except ValueError as exc:
+        raise UsageError(f"--path is {exc}") from None
     password = secrets.token_urlsafe(12)  # throwaway; never printed
     store = SessionStore()
     with DevSite({DEMO_USER: password}, cookie_suffix="demo", path=path) as site:

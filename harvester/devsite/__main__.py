@@ -24,7 +24,7 @@ import sys
 from types import FrameType
 
 from .faults import Faults
-from .server import DevSite
+from .server import DevSite, site_folder
 
 
 def _user(text: str) -> tuple[str, str]:
@@ -217,10 +217,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _folder(text: str) -> str:
-    folder = text.rstrip("/")
-    if folder and (not folder.startswith("/") or "//" in folder or "?" in folder):
-        raise argparse.ArgumentTypeError("a folder such as /totara")
-    return folder
+    try:
+        return site_folder(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _tls(cert: str | None, key: str | None, client_ca: str | None) -> ssl.SSLContext | None:

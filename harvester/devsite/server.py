@@ -161,9 +161,7 @@ class DevSite:
         developer mode (devapi.py)."""
         if cookie_suffix and not cookie_suffix.isalnum():
             raise ValueError("the cookie suffix must be letters and digits")
-        path = path.rstrip("/")
-        if path and (not path.startswith("/") or "//" in path or "?" in path or "#" in path):
-            raise ValueError("the path is a folder such as /totara")
+        path = site_folder(path)
         if idp not in (None, "button", "redirect"):
             raise ValueError("idp is 'button' or 'redirect'")
         actions = {name: CHANGE_PASSWORD_PATH for name in force_password_change}
@@ -271,3 +269,15 @@ class DevSite:
 def _serve_tls(server: _Server, tls: ssl.SSLContext) -> None:
     # The handshake happens in the request's thread, on first read.
     server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+
+
+def site_folder(text: str) -> str:
+    """The folder a site is served in: "" (the root) or /PREFIX, without a trailing slash;
+    ValueError naming the form otherwise. The one check of --path (server, command line,
+    demo)."""
+    folder = text.rstrip("/")
+    if folder and (
+        not folder.startswith("/") or any(bad in folder for bad in ("//", "?", "#", " "))
+    ):
+        raise ValueError(f"a folder such as /totara, not {text[:60]!r}")
+    return folder

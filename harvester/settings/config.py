@@ -46,6 +46,16 @@ ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 STEP_ACTIONS = ("click", "fill", "press", "wait_for", "wait_for_url")
 
 
+def alias_problem(alias: str) -> str:
+    """What is wrong with *alias* as a site alias ("" when nothing): the one rule."""
+    if ALIAS.match(alias):
+        return ""
+    return f"bad alias {alias[:60]!r}: an alias is letters, digits, '.', '_' and '-'"
+
+
+COOKIE_NAME_OR_PREFIX = "give cookie_name or cookie_prefix, not both"
+
+
 @dataclass(frozen=True)
 class BrowserOptions:
     """Which browser runs the logins. Empty fields: choose automatically (browser/launch.py)."""
@@ -304,8 +314,8 @@ def _profile(path: Path, text: str, alias: str, table: Any) -> SiteProfile:
     def fail(message: str) -> UsageError:
         return _config_error(path, text, header, f"[{header}]: {message}")
 
-    if not ALIAS.match(alias):
-        raise fail("an alias is letters, digits, '.', '_' and '-'")
+    if alias_problem(alias):
+        raise fail(alias_problem(alias))
     if not isinstance(table, dict):
         raise fail("must be a table")
     unknown = sorted(set(table) - _KEYS)
@@ -319,6 +329,8 @@ def _profile(path: Path, text: str, alias: str, table: Any) -> SiteProfile:
             raise fail(f"{key} must be a string")
     if "url" not in table:
         raise fail('no url: add url = "https://…"')
+    if table.get("cookie_name") and table.get("cookie_prefix"):
+        raise fail(COOKIE_NAME_OR_PREFIX)
     try:
         wwwroot = Wwwroot(table["url"])
         login = table.get("login_url", "")

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..site.wwwroot import normalize_wwwroot
-from .config import ALIAS, LoginStep, config_path, load_config
+from .config import COOKIE_NAME_OR_PREFIX, LoginStep, alias_problem, config_path, load_config
 
 # The settings `site add` writes, in the order they are written.
 SiteSettings = dict[str, "str | bool | list[str] | list[LoginStep]"]
@@ -25,10 +25,10 @@ def add_site(
     import tomlkit
 
     path = path or config_path()
-    if not ALIAS.match(alias):
-        raise UsageError(f"bad alias {alias!r}: letters, digits, '.', '_' and '-'")
+    if alias_problem(alias):
+        raise UsageError(alias_problem(alias))
     if settings.get("cookie_name") and settings.get("cookie_prefix"):
-        raise UsageError("pass --cookie-name or --cookie-prefix, not both")
+        raise UsageError(f"{COOKIE_NAME_OR_PREFIX} (--cookie-name, --cookie-prefix)")
     settings = {**settings, "url": normalize_wwwroot(str(settings.get("url", "")))}
     load_config(path)  # refuse to edit a file that does not parse
     document = _read_document(path)
