@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from ..errors import NoSession, SessionExpired, UsageError
 from ..inputs import text as checked
 from ..settings.targets import stored_session
-from ..site.ajax import data_of, operations_in
+from ..site.ajax import data_of, ended_message, operations_in
 from ..store.sessions import SessionStore
 from .client import TotaraClient, is_nosession
 
@@ -118,9 +118,8 @@ def request_operations(
             data_of(answer, name)  # raises the typed error
         except SessionExpired as exc:
             raise NoSession(
-                f"{name}: {exc.site_message} (require_login): the session has expired or was "
-                "logged out; no saved password to log in "
-                f"again: run harvest login --user {user} --site {client.wwwroot} (add "
+                f"{ended_message(name, exc.site_message)}; no saved password to log in again: "
+                f"run harvest login --user {user} --site {client.wwwroot} (add "
                 "--save-password for automatic re-login)"
             ) from None
     return answers

@@ -149,6 +149,11 @@ def session_ended(item: Any) -> bool:
     return category_of(item) == "require_login" and not maintenance_mode(item)
 
 
+def ended_message(operation: str, site_message: str) -> str:
+    """How an answer that ended the session is said (require_login), wherever it is reported."""
+    return f"{operation}: {site_message} (require_login): the session has expired or was logged out"
+
+
 def data_of(item: Any, operation: str) -> dict[str, Any]:
     """The `data` of a checked answer item, or the typed error it holds."""
     if not item.get("errors"):
@@ -160,8 +165,7 @@ def data_of(item: Any, operation: str) -> dict[str, Any]:
         raise SiteMaintenance(f"{operation}: the site is in maintenance mode ({message})")
     if category == "require_login":
         raise SessionExpired(
-            f"{operation}: {message} (require_login): the session has expired or was "
-            "logged out: run harvest login again",
+            f"{ended_message(operation, message)}: run harvest login again",
             category=category,
             operation=operation,
             site_message=message,
