@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         NoSession,
         SessionExpired,
         SiteMaintenance,
+        SiteTrouble,
         SiteUnreachable,
         UsageError,
     )
@@ -85,6 +86,7 @@ _LAZY = {
     "UsageError": "errors",
     "LoginRefused": "errors",
     "NoSession": "errors",
+    "SiteTrouble": "errors",
     "SiteUnreachable": "errors",
     "KeyringUnavailable": "errors",
     "LoginFlowError": "errors",
@@ -108,6 +110,7 @@ __all__ = [
     "SessionStore",
     "SiteMaintenance",
     "SiteProfile",
+    "SiteTrouble",
     "SiteUnreachable",
     "TotaraAuth",
     "TotaraClient",

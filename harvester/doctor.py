@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import BrowserUnavailable, HarvestError, LoginFlowError, SiteUnreachable
+from .errors import BrowserUnavailable, HarvestError, LoginFlowError, SiteTrouble, SiteUnreachable
 from .settings.config import BrowserOptions, Config, SiteProfile
 from .store.sessions import SessionStore
 
@@ -118,7 +118,7 @@ def _endpoint_finding(endpoint: str, timeout: float) -> Finding:
         if where is None:
             raise SiteUnreachable(f"{endpoint} is not an http(s):// or ws(s):// URL")
         tcp_probe(where.host, where.port, timeout, endpoint)
-    except SiteUnreachable as exc:
+    except SiteTrouble as exc:
         return Finding.problem(
             "browser", BrowserUnavailable(f"{why}: not reachable ({exc.message})")
         )
@@ -153,7 +153,7 @@ def site_findings(profiles: list[SiteProfile], timeout: float) -> list[Finding]:
             findings.append(Finding(f"{topic} {what}", True, how))
         try:
             probe(network, timeout)
-        except SiteUnreachable as exc:
+        except SiteTrouble as exc:
             findings.append(Finding.problem(topic, exc))
             continue
         findings.append(_login_page_finding(topic, profile, network, timeout))
@@ -173,7 +173,7 @@ def _login_page_finding(
     with httpx.Client(timeout=timeout, follow_redirects=follow, **network.client_options()) as http:
         try:
             page = exchange(http, "GET", profile.login_page, timeout=timeout, where=profile.wwwroot)
-        except SiteUnreachable as exc:
+        except SiteTrouble as exc:
             return Finding.problem(topic, exc)
     down = maintenance(page.status, page.headers, profile.login_page)
     if down is not None:

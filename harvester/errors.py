@@ -39,13 +39,19 @@ class NoSession(HarvestError):
     exit_code = 4
 
 
-class SiteUnreachable(HarvestError):
-    """The site could not be reached or did not answer in time (exit 5)."""
+class SiteTrouble(HarvestError):
+    """The site cannot serve this now: unreachable, answering badly, or in maintenance. Site
+    trouble, never a dead session (exit 5). Catch this for "any trouble with the site"; catch
+    a subclass for one kind of it."""
 
     exit_code = 5
 
 
-class SiteError(SiteUnreachable):
+class SiteUnreachable(SiteTrouble):
+    """The site could not be reached or did not answer in time: no answer at all (exit 5)."""
+
+
+class SiteError(SiteTrouble):
     """The site answered, but not the way Totara answers: a proxy's 502 or 504, a PHP error
     page, JSON of an unexpected shape, an answer over the size bound. Site trouble, never a
     dead session (exit 5)."""
@@ -108,7 +114,7 @@ class NotDeveloperSite(SiteError):
     site configuration, never a dead session)."""
 
 
-class SiteMaintenance(SiteUnreachable):
+class SiteMaintenance(SiteTrouble):
     """HTTP 503: the site is in maintenance; `retry_after` seconds when it said (exit 5)."""
 
     def __init__(self, message: str, retry_after: int | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import NoSession, SiteError, SiteMaintenance, SiteUnreachable, StateUnwritable
+from ..errors import NoSession, SiteError, SiteMaintenance, SiteTrouble, StateUnwritable
 from ..logins.verify import check_session
 from ..settings.reach import network_for_site
 from ..site.http import credential_client, exchange, maintenance
@@ -74,7 +74,7 @@ def _logout(
             raise SiteError(
                 f"{wwwroot.logout_url} answered HTTP {answer.status}, not the logout's redirect"
             )
-    except SiteUnreachable as exc:
+    except SiteTrouble as exc:
         if local:
             store.delete(wwwroot, user)
         message = f"could not end {user}'s session on {wwwroot} ({exc.message}); {removed}"

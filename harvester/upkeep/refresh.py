@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import HarvestError, NoSession, SiteUnreachable, UsageError, first_line
+from ..errors import HarvestError, NoSession, SiteTrouble, UsageError, first_line
 from ..logins.browser.runner import LazyBrowser, run_with_lazy_browser
 from ..logins.flow import sign_in
 from ..logins.verify import check_session
@@ -298,7 +298,7 @@ def repeat(
     backoff = 1
     while not stop.is_set():
         results = run_round()
-        unreachable = any(r.exit_code == SiteUnreachable.exit_code for r in results)
+        unreachable = any(r.exit_code == SiteTrouble.exit_code for r in results)
         backoff = min(backoff * 2, max_backoff) if unreachable else 1
         wait = interval * backoff * (1 + random.uniform(-jitter, jitter))
         stop.wait(wait)

@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import HarvestError, NoSession, SiteUnreachable
+from ..errors import HarvestError, NoSession, SiteTrouble
 from ..logins.verify import check_session
 from ..settings.reach import network_for_site
 from ..site.http import CredentialClients
@@ -92,7 +92,7 @@ def _check_row(
 
 
 def check_verdict(rows: list[SessionStatus]) -> None:
-    """After `status --check`: NoSession if a session is no longer valid, else SiteUnreachable
+    """After `status --check`: NoSession if a session is no longer valid, else SiteTrouble
     if a site could not say; nothing when all are alive."""
     invalid = [row for row in rows if row.valid is False]
     unknown = [row for row in rows if row.valid is None]
@@ -104,7 +104,7 @@ def check_verdict(rows: list[SessionStatus]) -> None:
         )
     if unknown:
         first = unknown[0]
-        raise SiteUnreachable(
+        raise SiteTrouble(
             f"the site could not say for {len(unknown)} of {len(rows)} sessions ({first.user} "
             f"at {first.site}: {first.why})"
         )
