@@ -33,8 +33,9 @@ def run_agent(idle: float = DEFAULT_IDLE, memory_mib: int = DEFAULT_MEMORY_MIB) 
 
     folder = agent_folder()
     prepare_folder(folder)
-    with private_tmpdir():
-        asyncio.run(Agent(folder, idle=idle, memory_mib=memory_mib).serve())
+    with private_tmpdir() as browsers:
+        agent = Agent(folder, idle=idle, memory_mib=memory_mib, browser_folder=browsers)
+        asyncio.run(agent.serve())
 
 
 def start_agent(

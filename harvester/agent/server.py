@@ -66,8 +66,16 @@ def prepare_folder(folder: Path) -> None:
 
 
 class Agent:
-    def __init__(self, folder: Path, *, idle: float = DEFAULT_IDLE, memory_mib: int = 2048):
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        idle: float = DEFAULT_IDLE,
+        memory_mib: int = DEFAULT_MEMORY_MIB,
+        browser_folder: str = "",
+    ):
         self.folder = folder
+        self.browser_folder = browser_folder  # the private folder its browsers live in
         self.socket = folder / "agent.sock"
         self.pid_file = folder / "agent.pid"
         self.idle = idle
@@ -158,7 +166,9 @@ class Agent:
             if browsers is not None:
                 log.info("the browser went away; starting another")
                 self._closing.add(asyncio.ensure_future(browsers.aclose()))  # its driver too
-            browsers = LazyBrowser(BROWSER_START_SECONDS, network=network)
+            browsers = LazyBrowser(
+                BROWSER_START_SECONDS, network=network, folder=self.browser_folder
+            )
             self.browsers[network] = browsers
         return browsers
 
@@ -223,7 +233,7 @@ class Agent:
             "uptime": round(time.time() - self.started, 1),
             "logins": self.logins,
             "browsers": sum(1 for b in self.browsers.values() if b.started and not b.lost.is_set()),
-            "browser_memory_mib": round(browser_memory() / (1 << 20)),
+            "browser_memory_mib": round(browser_memory(self.browser_folder) / (1 << 20)),
             "memory_bound_mib": self.memory_mib,
             "recycled": self.recycled,
             "idle_exit": self.idle,
@@ -267,7 +277,8 @@ class Agent:
 
     async def _recycle_if_heavy(self) -> None:
         """Over the memory bound, with no other login under way: start the browsers afresh."""
-        if self.in_flight > 1 or browser_memory() <= self.memory_mib * (1 << 20):
+        memory = browser_memory(self.browser_folder)
+        if self.in_flight > 1 or memory <= self.memory_mib * (1 << 20):
             return
         log.info("the browsers use more than %d MiB: starting them afresh", self.memory_mib)
         self.recycled += 1
@@ -307,9 +318,8 @@ def peer_uid(sock: socket.socket) -> int | None:
     return int(uid)
 
 
-def browser_memory() -> int:
+def browser_memory(folder: str) -> int:
     """Bytes resident in the browser processes of this agent (those in its private folder)."""
-    folder = os.environ.get("TMPDIR", "")
     if not folder:
         return 0
     page = os.sysconf("SC_PAGE_SIZE")

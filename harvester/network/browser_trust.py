@@ -56,6 +56,7 @@ class BrowserNetwork:
         env: dict[str, str | float | bool] = {
             k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES
         }
+        env["TMPDIR"] = str(folder)  # the browser's own temporary files, in the run's folder
         if self.anchors:
             home = folder / "home"
             write_nss_database(home / ".pki" / "nssdb", self.anchors)
@@ -64,22 +65,25 @@ class BrowserNetwork:
 
     @contextlib.contextmanager
     def driver_env(self, folder: Path) -> Iterator[None]:
-        """While Playwright's driver starts: NODE_EXTRA_CA_CERTS names our CAs when a client
-        certificate is shown (the driver then checks the site's certificate)."""
-        if not (self.client_certs and self.anchors):
-            yield
-            return
-        bundle = folder / "driver-cas.pem"
-        bundle.write_text("".join(_pem(der) for der in self.anchors), encoding="ascii")
-        before = os.environ.get("NODE_EXTRA_CA_CERTS")
-        os.environ["NODE_EXTRA_CA_CERTS"] = str(bundle)
+        """While Playwright's driver starts (it reads its environment then, once): TMPDIR is
+        the run's private folder (the browser's profile goes there), and NODE_EXTRA_CA_CERTS
+        names our CAs when a client certificate is shown (the driver then checks the site's
+        certificate). The process's own environment is as it was afterwards."""
+        wanted = {"TMPDIR": str(folder)}
+        if self.client_certs and self.anchors:
+            bundle = folder / "driver-cas.pem"
+            bundle.write_text("".join(_pem(der) for der in self.anchors), encoding="ascii")
+            wanted["NODE_EXTRA_CA_CERTS"] = str(bundle)
+        before = {name: os.environ.get(name) for name in wanted}
+        os.environ.update(wanted)
         try:
             yield
         finally:
-            if before is None:
-                os.environ.pop("NODE_EXTRA_CA_CERTS", None)
-            else:
-                os.environ["NODE_EXTRA_CA_CERTS"] = before
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def browser_network(

@@ -7,12 +7,14 @@ Playwright browser server); each choice says where it came from (`harvest doctor
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shlex
 import shutil
 import sys
 import tempfile
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -90,45 +92,64 @@ async def open_browser(
     *,
     headless: bool = True,
     network: BrowserNetwork | None = None,
+    folder: Path | None = None,
 ) -> AsyncIterator[Browser]:
     """A browser for this run: launched (and closed with its driver when the block ends), or,
     with options.endpoint, a running one we connect to and only disconnect from. Call it inside
-    processes.private_tmpdir() (the runner does) so a launched profile never outlives the run.
-    *network*: the CAs and pins the sites of this run need (network/browser_trust.py)."""
+    the *folder* of processes.private_tmpdir() (the runner does) so a launched profile never
+    outlives the run. *network*: the CAs and pins the sites of this run need
+    (network/browser_trust.py)."""
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
 
     options = options or BrowserOptions()
     network = network or BrowserNetwork()
-    folder = Path(os.environ.get("TMPDIR") or tempfile.gettempdir())
-    with network.driver_env(folder):
-        async with async_playwright() as playwright:
-            if options.endpoint:
-                browser = await _connect(playwright, options.endpoint, timeout)
-            else:
-                if not headless:
-                    check_display()
-                choice = choose_browser(playwright.chromium.executable_path, options)
-                log.debug("browser: %s", choice.why)
-                extra = list(options.args) + shlex.split(os.environ.get("HARVEST_BROWSER_ARGS", ""))
-                try:
-                    browser = await playwright.chromium.launch(
-                        headless=headless,
-                        executable_path=choice.executable,
-                        channel=options.channel or None,
-                        args=CHROMIUM_ARGS + network.launch_args() + extra,
-                        env=network.browser_env(folder),
-                        timeout=timeout * 1000,
-                    )
-                except PlaywrightError as exc:
-                    raise BrowserUnavailable(
-                        f"the browser did not start: {first_line(exc)}"
-                    ) from None
+    folder = folder or Path(tempfile.gettempdir())
+    driver = async_playwright()
+    async with _driver_starts():  # one at a time: each driver sees its own environment
+        with network.driver_env(folder):
+            playwright = await driver.__aenter__()
+    try:
+        if options.endpoint:
+            browser = await _connect(playwright, options.endpoint, timeout)
+        else:
+            if not headless:
+                check_display()
+            choice = choose_browser(playwright.chromium.executable_path, options)
+            log.debug("browser: %s", choice.why)
+            extra = list(options.args) + shlex.split(os.environ.get("HARVEST_BROWSER_ARGS", ""))
             try:
-                yield browser
-            finally:
-                # A launched browser quits; a connected one only loses our contexts and connection.
-                await browser.close()
+                browser = await playwright.chromium.launch(
+                    headless=headless,
+                    executable_path=choice.executable,
+                    channel=options.channel or None,
+                    args=CHROMIUM_ARGS + network.launch_args() + extra,
+                    env=network.browser_env(folder),
+                    timeout=timeout * 1000,
+                )
+            except PlaywrightError as exc:
+                raise BrowserUnavailable(f"the browser did not start: {first_line(exc)}") from None
+        try:
+            yield browser
+        finally:
+            # A launched browser quits; a connected one only loses our contexts and connection.
+            await browser.close()
+    finally:
+        await driver.__aexit__(None, None, None)
+
+
+_STARTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _driver_starts() -> asyncio.Lock:
+    """The lock that makes drivers start one at a time, one per event loop."""
+    loop = asyncio.get_running_loop()
+    lock = _STARTS.get(loop)
+    if lock is None:
+        lock = _STARTS[loop] = asyncio.Lock()
+    return lock
 
 
 async def _connect(playwright: Playwright, endpoint: str, timeout: float) -> Browser:

@@ -1,9 +1,10 @@
 """The private temporary folder a launched browser lives in, and cleaning up after it.
 
-Playwright's driver and Chromium inherit TMPDIR and put their temporary profile there, so
-pointing TMPDIR at a fresh 0700 folder for the run means no cookie or cache outlives the login,
-even when the browser is killed; and the processes whose command line names that folder are
-exactly the browser processes we started (never kill by name).
+Playwright's driver puts the browser's temporary profile in its TMPDIR, so starting the driver
+with TMPDIR at a fresh 0700 folder for the run (launch.py: only the driver's start sees it; the
+folder is passed on explicitly, never left in this process's environment) means no cookie or
+cache outlives the login, even when the browser is killed; and the processes whose command
+line names that folder are exactly the browser processes we started (never kill by name).
 """
 
 from __future__ import annotations
@@ -23,25 +24,19 @@ MAX_TMPDIR_LENGTH = 40
 
 @contextmanager
 def private_tmpdir() -> Iterator[str]:
-    """Point TMPDIR at a fresh 0700 folder while the browser runs; remove it afterwards,
-    after stopping what is left of the browser processes started in it."""
+    """A fresh 0700 folder for the browser of this run; removed afterwards, after stopping what
+    is left of the browser processes started in it."""
     base = tempfile.gettempdir()
     if len(base) > MAX_TMPDIR_LENGTH and os.path.isdir("/tmp"):
         # Chromium puts a unix socket deep inside the profile; a socket path has ~107 bytes.
         base = "/tmp"
     path: str | None = None
-    old = os.environ.get("TMPDIR")
     try:
         with signals_deferred():  # a Ctrl-C lands after the folder exists and is ours to clean
             path = tempfile.mkdtemp(prefix="harvester-browser-", dir=base)
-            os.environ["TMPDIR"] = path
         yield path
     finally:
         with signals_deferred():  # a second Ctrl-C must not leave half a profile behind
-            if old is None:
-                os.environ.pop("TMPDIR", None)
-            else:
-                os.environ["TMPDIR"] = old
             if path is not None:
                 stop_processes_using(path)
                 _remove_tree(path)

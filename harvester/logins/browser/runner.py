@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...errors import BrowserUnavailable
@@ -42,8 +43,10 @@ class LazyBrowser:
         *,
         headless: bool = True,
         network: BrowserNetwork | Callable[[], BrowserNetwork] | None = None,
+        folder: str = "",
     ) -> None:
         self.timeout = timeout
+        self.folder = folder  # the run's private folder (processes.private_tmpdir)
         self.options = options or BrowserOptions()
         self.headless = headless
         self.network = network
@@ -66,7 +69,11 @@ class LazyBrowser:
                     self.network = await asyncio.to_thread(self.network)
                 self._browser = await self._stack.enter_async_context(
                     open_browser(
-                        self.timeout, self.options, headless=self.headless, network=self.network
+                        self.timeout,
+                        self.options,
+                        headless=self.headless,
+                        network=self.network,
+                        folder=Path(self.folder) if self.folder else None,
                     )
                 )
                 self._browser.on("disconnected", lambda _browser: self._on_lost())
@@ -81,7 +88,7 @@ class LazyBrowser:
 
     def processes_gone(self) -> bool:
         """Whether a browser we started has no process left (a look at /proc, now)."""
-        folder = os.environ.get("TMPDIR", "")
+        folder = self.folder
         if not self.started or self.options.endpoint or not folder or not os.path.isdir("/proc"):
             return False
         return not processes_using(folder)
@@ -89,7 +96,7 @@ class LazyBrowser:
     async def _watch_processes(self) -> None:
         """Playwright does not always notice a killed browser (its driver can wait forever):
         the processes started in our private folder tell."""
-        folder = os.environ.get("TMPDIR", "")
+        folder = self.folder
         if not folder or not os.path.isdir("/proc"):
             return
         while not self._closing:
@@ -146,10 +153,12 @@ def run_with_lazy_browser(
     away when the person closes its last window, says that instead). *network*: what the
     browser must trust (network/browser_trust.py).
     """
-    with private_tmpdir():
+    with private_tmpdir() as folder:
 
         async def main() -> T:
-            browsers = LazyBrowser(timeout, options, headless=headless, network=network)
+            browsers = LazyBrowser(
+                timeout, options, headless=headless, network=network, folder=folder
+            )
             try:
                 job = asyncio.ensure_future(work(browsers))
                 gone = asyncio.ensure_future(browsers.lost.wait())
