@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ...errors import (
@@ -223,41 +223,60 @@ async def _run_steps(
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import Request
 
-    failed: list[str] = []  # documents that did not load: "net::ERR_… at URL"
+    failed: list[str] = []  # pages that did not load: "net::ERR_… at URL"
+    gone = asyncio.Event()
 
     def note(request: Request) -> None:
-        if request.resource_type == "document":
-            failed.append(f"{request.failure} at {without_query(request.url)}")
+        # not ERR_ABORTED: that is a navigation another one replaced, not a page that failed
+        why = str(request.failure or "")
+        main = request.resource_type == "document" and request.frame == page.main_frame
+        if main and "ERR_ABORTED" not in why:
+            failed.append(f"{why} at {without_query(request.url)}")
+            gone.set()
+
+    def not_loaded() -> Exception:
+        # a step went to a page that did not load (an identity provider that is down, or whose
+        # certificate fails): said now, not after the next step's wait for its selector
+        return translate(Exception(failed[-1]), profile.wwwroot, timeout, network=network)
 
     page.on("requestfailed", note)
     for number, step in enumerate(profile.steps, 1):
         value = step.value.replace("{username}", user).replace("{password}", password)
+        action: Coroutine[Any, Any, object]
+        if step.action == "click":
+            action = page.click(step.selector)
+        elif step.action == "fill":
+            action = page.fill(step.selector, value)
+        elif step.action == "press":
+            action = page.press(step.selector, value)
+        elif step.action == "wait_for":
+            action = page.wait_for_selector(step.selector)
+        else:
+            action = page.wait_for_url(step.selector)
+        job = asyncio.ensure_future(action)
+        watch = asyncio.ensure_future(gone.wait())
         try:
-            if step.action == "click":
-                await page.click(step.selector)
-            elif step.action == "fill":
-                await page.fill(step.selector, value)
-            elif step.action == "press":
-                await page.press(step.selector, value)
-            elif step.action == "wait_for":
-                await page.wait_for_selector(step.selector)
-            else:
-                await page.wait_for_url(step.selector)
+            await asyncio.wait({job, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if not job.done():  # the page it waits on did not load
+                job.cancel()
+                with contextlib.suppress(BaseException):
+                    await job
+                raise not_loaded()
+            job.result()
         except PlaywrightError as exc:
             refused = await _error_text(page, profile.error_selector)
             if refused:
                 raise LoginRefused(f"the login for {user} was refused: {refused}") from None
             if type(exc).__name__ != "TimeoutError":
                 raise
-            if failed and page.url.startswith("chrome-error:"):  # a step went to a page that
-                # did not load (an identity provider that is down, or whose certificate fails)
-                raise translate(
-                    Exception(failed[-1]), profile.wwwroot, timeout, network=network
-                ) from None
+            if failed and page.url.startswith("chrome-error:"):
+                raise not_loaded() from None
             raise LoginFlowError(
                 f"login step {number} ({step.describe()}) found nothing to act on at "
                 f"{without_query(page.url)}: check the site's steps in the config"
             ) from None
+        finally:
+            watch.cancel()
 
 
 async def _error_text(page: Page, selector: str) -> str:
