@@ -265,3 +265,38 @@ def test_an_agent_of_another_version_is_refused_in_one_line(
     assert login.code == 0, login.err
     assert "the running agent is harvester 0.0.1, this is harvester 0.1.0" in login.err
     assert login.err.count("\n") == 1, login.err
+
+
+def test_a_socket_in_a_folder_others_can_open_is_never_sent_a_password(
+    site: DevSite, harvest: HarvestRunner
+) -> None:
+    """A listener in an agent folder that is not closed to others (anyone could have put it
+    there) hears nothing: the login says why in one line and uses its own browser."""
+    path = harvest.agent_dir / "agent.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen()
+    server.settimeout(0.2)
+    os.chmod(harvest.agent_dir, 0o755)
+    heard: list[bytes] = []
+
+    def listen() -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with connection:
+                heard.append(connection.recv(65536))
+
+    threading.Thread(target=listen, daemon=True).start()
+    try:
+        login = harvest.login(site.url)
+    finally:
+        server.close()
+        os.chmod(harvest.agent_dir, 0o700)
+    assert login.code == 0, login.err
+    assert "is not yours alone" in login.err and login.err.count("\n") == 1, login.err
+    assert heard == []

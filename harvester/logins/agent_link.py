@@ -77,6 +77,7 @@ def ask(message: dict[str, Any], timeout: float, path: Path | None = None) -> di
     """Send one request to the agent and read its answer. AgentUnavailable when none listens
     (or a stale socket is left), or when it went away before answering."""
     path = path or socket_path()
+    _check_ours(path)
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         client.settimeout(CONNECT_SECONDS)
@@ -108,6 +109,29 @@ def ask(message: dict[str, Any], timeout: float, path: Path | None = None) -> di
         return reply
     finally:
         client.close()
+
+
+def _check_ours(path: Path) -> None:
+    """The socket and its folder must be this user's, and the folder closed to others, before
+    anything (a password) is sent there: a folder someone else made under /tmp is not ours."""
+    import stat
+
+    try:
+        folder, sock = path.parent.lstat(), path.lstat()
+    except FileNotFoundError:
+        raise AgentUnavailable("no agent is running (no socket)") from None
+    except OSError as exc:
+        raise AgentUnavailable(
+            f"cannot look at the agent's socket {path}: {exc.strerror}"
+        ) from None
+    uid = os.getuid()
+    if not stat.S_ISDIR(folder.st_mode) or folder.st_uid != uid or folder.st_mode & 0o077:
+        raise AgentUnavailable(
+            f"the agent folder {path.parent} is not yours alone (owner uid {folder.st_uid}, mode "
+            f"{stat.S_IMODE(folder.st_mode):o}): not using it"
+        )
+    if not stat.S_ISSOCK(sock.st_mode) or sock.st_uid != uid:
+        raise AgentUnavailable(f"{path} is not your agent's socket: not using it")
 
 
 def _read_line(client: socket.socket) -> bytes:

@@ -215,7 +215,7 @@ def _through_agent(
 def _fall_back(exc: HarvestError) -> None:
     """Say why the agent did not log in, when it matters to the person: it went away, or it
     is another version (no agent running is the ordinary case, said only with --debug)."""
-    if isinstance(exc, AgentUnavailable) and exc.message.startswith("no agent"):
+    if isinstance(exc, AgentUnavailable) and exc.message.startswith("no agent is running"):
         log.debug("agent: %s", exc.message)
     else:
         log.warning("%s; logging in with a browser of its own", exc.message)
