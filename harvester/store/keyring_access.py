@@ -17,10 +17,23 @@ from ..inputs import seconds
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 30.0
-# Errors gnome-keyring gives now and then under concurrent writes (an item replaced between the
-# search and the read; its collection briefly unavailable): seen in 2 of 3 refreshes of 50
-# users here. A call that meets one is tried again after these pauses, then reported.
-TRANSIENT = {"ItemNotFoundException", "InitError"}
+
+
+def _transient(exc: BaseException) -> bool:
+    """An error gnome-keyring gives now and then under concurrent writes (an item replaced
+    between the search and the read: secretstorage's ItemNotFoundException; its collection
+    briefly unavailable: keyring's InitError), seen in 2 of 3 refreshes of 50 users here. A call
+    that meets one is tried again after RETRY_PAUSES, then reported. Their types are imported
+    only once such an error happened."""
+    from keyring.errors import InitError
+
+    try:
+        from secretstorage.exceptions import ItemNotFoundException
+    except ImportError:  # not on Linux
+        return isinstance(exc, InitError)
+    return isinstance(exc, (InitError, ItemNotFoundException))
+
+
 RETRY_PAUSES = (0.05, 0.2, 0.5)
 FIX = (
     "start a Secret Service in your D-Bus session (gnome-keyring-daemon, KeePassXC), or choose "
@@ -57,7 +70,7 @@ def _with_timeout(fn: Callable[[], T], what: str) -> T:
                 box["value"] = fn()
                 return
             except BaseException as exc:  # re-raised in the caller's thread
-                if pause is None or type(exc).__name__ not in TRANSIENT:
+                if pause is None or not _transient(exc):
                     box["error"] = exc
                     return
                 time.sleep(pause)  # the Secret Service was busy with another write: again

@@ -222,6 +222,7 @@ async def _run_steps(
 ) -> None:
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import Request
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
 
     failed: list[str] = []  # pages that did not load: "net::ERR_… at URL"
     gone = asyncio.Event()
@@ -267,7 +268,7 @@ async def _run_steps(
             refused = await _error_text(page, profile.error_selector)
             if refused:
                 raise LoginRefused(f"the login for {user} was refused: {refused}") from None
-            if type(exc).__name__ != "TimeoutError":
+            if not isinstance(exc, PlaywrightTimeout):
                 raise
             if failed and page.url.startswith("chrome-error:"):
                 raise not_loaded() from None

@@ -178,7 +178,9 @@ def translate(
                 f"{wwwroot} {what} ({marker}): set client_cert (and client_key) for the site, "
                 "from a CA it accepts"
             )
-    if type(exc).__name__ == "TimeoutError":
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    if isinstance(exc, PlaywrightTimeout):
         return SiteUnreachable(f"{wwwroot} did not answer within {timeout:g} s (--timeout)")
     for marker in (
         "ERR_CONNECTION_REFUSED",
