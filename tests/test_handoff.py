@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from http.cookiejar import MozillaCookieJar
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import keyring
@@ -275,8 +276,28 @@ def logins(site: DevSite) -> int:
     return site.count("POST", "/login/index.php")
 
 
-@pytest.mark.parametrize("library", ["httpx", "requests"])
-def test_the_auth_objects_renew_a_session_the_site_ended(handoff: Handoff, library: str) -> None:
+@pytest.mark.parametrize("library", ["httpx", "requests", "TotaraClient"])
+def test_the_auth_objects_renew_a_session_the_site_ended(
+    handoff: Handoff, library: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of them renews through the one rule, TotaraAuth.renewal_steps."""
+    from harvester.handoff.client import TotaraClient
+
+    steps_taken: list[str] = []
+    rule = TotaraAuth.renewal_steps
+
+    def recorded(self: TotaraAuth, *args: Any, **kwargs: Any) -> Any:
+        steps = rule(self, *args, **kwargs)
+        answer = None
+        while True:
+            try:
+                step = steps.send(answer)
+            except StopIteration:
+                return
+            steps_taken.append(step[0])
+            answer = yield step
+
+    monkeypatch.setattr(TotaraAuth, "renewal_steps", recorded)
     auth = TotaraAuth.from_keyring(handoff.url, "alice", store=handoff.store())
     before = auth.session
     handoff.site.state.kill_sessions()
@@ -285,11 +306,16 @@ def test_the_auth_objects_renew_a_session_the_site_ended(handoff: Handoff, libra
     if library == "httpx":
         with httpx.Client(auth=auth) as http:
             data = http.post(url, json=STATUS).json()
-    else:
+    elif library == "requests":
         with requests.Session() as session:
             data = session.post(url, json=STATUS, auth=auth.for_requests(), timeout=60).json()
+    else:
+        with TotaraClient(handoff.url, before, on_expired=auth.on_expired) as client:
+            data = {"data": client.call("totara_webapi_status")}
+            auth = client.auth  # type: ignore[assignment]
     assert data["data"]["totara_webapi_status"]["status"] == "ok"
     assert logins(handoff.site) == logged_in + 1  # one login, with the saved password
+    assert steps_taken == ["send", "renew", "send"]  # the rule's steps, carried out
     assert auth.session.cookie_value != before.cookie_value
     assert handoff.secret()["cookie_value"] == auth.session.cookie_value  # stored for all
 

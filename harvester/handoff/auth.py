@@ -120,22 +120,45 @@ class TotaraAuth(httpx.Auth):
                 self._session = fresh
             return fresh
 
-    def with_renewal(self, send: Callable[[Session], T], ended: Callable[[T], bool]) -> T:
-        """The renewal rule for a caller that sends by itself (TotaraClient, harvest proxy):
-        send with the session; while the answer says the site ended it, renew (at most
-        MAX_RENEWALS times: the second covers a session that dies again right after the
-        first) and send again with the fresh one. The last answer is returned as it is."""
-        used = self._session
-        answer = send(used)
+    def renewal_steps(
+        self, ended: Callable[[Any], bool], first: Session | None = None
+    ) -> Generator[tuple[str, Session], Any, None]:
+        """The one renewal rule, as steps its caller carries out (each client sends its own
+        way; httpx's async flow renews off its event loop):
+
+        - ("send", session): send with *session*, and pass the answer back;
+        - ("renew", expired): pass back what `renew(expired)` returns.
+
+        It ends when an answer is not *ended* (the site did not end the session), when no
+        fresh session comes, or after MAX_RENEWALS renewals (the second covers a session that
+        dies again right after the first). *first*: the session the first send used, when
+        the caller sent it before asking (the requests hook)."""
+        used = first or self._session
+        answer = yield ("send", used)
         for _ in range(MAX_RENEWALS):
             if not ended(answer):
-                break
-            fresh = self.renew(used)
+                return
+            fresh = yield ("renew", used)
             if fresh is None:
-                break
+                return
             used = fresh
-            answer = send(used)
-        return answer
+            answer = yield ("send", used)
+
+    def with_renewal(self, send: Callable[[Session], T], ended: Callable[[T], bool]) -> T:
+        """renewal_steps carried out for a caller that sends by itself (TotaraClient, harvest
+        proxy): the last answer, as it is."""
+        steps = self.renewal_steps(ended)
+        step = next(steps)
+        answer: Any = None
+        while True:
+            kind, session = step
+            answer_or_fresh: Any = send(session) if kind == "send" else self.renew(session)
+            if kind == "send":
+                answer = answer_or_fresh
+            try:
+                step = steps.send(answer_or_fresh)
+            except StopIteration:
+                return answer  # type: ignore[no-any-return]
 
     def for_requests(self) -> TotaraRequestsAuth:
         """The same session and renewal as an auth object for the requests library."""
@@ -146,25 +169,31 @@ class TotaraAuth(httpx.Auth):
     # -- httpx --------------------------------------------------------------------------------
     def _flow(self, request: httpx.Request) -> Generator[Any, Any, None]:
         """Yields ("send", request, read) for a response (read whole when *read*), and
-        ("renew", session, False) for a session or None."""
-        session = self._session
+        ("renew", session, False) for a session or None: renewal_steps, for httpx."""
         credentials = self.credentials_for(str(request.url), request.headers.get("Cookie"))
         if not credentials:
             yield ("send", request, False)
             return
-        checked = _is_ajax(request, session.site)
-        if checked:
-            check_names(request.read())
-        for attempt in range(MAX_RENEWALS + 1):
+        if not _is_ajax(request, self._session.site):  # no answer of it is read for renewal
             request.headers.update(credentials)
-            response: httpx.Response = yield ("send", request, checked)
-            if not checked or attempt == MAX_RENEWALS or not _require_login(response):
+            yield ("send", request, False)
+            return
+        check_names(request.read())
+        steps = self.renewal_steps(_require_login)
+        step = next(steps)
+        while True:
+            kind, session = step
+            if kind == "send":
+                request.headers.update(
+                    self.credentials_for(str(request.url), request.headers.get("Cookie"))
+                )
+                answer = yield ("send", request, True)
+            else:
+                answer = yield ("renew", session, False)
+            try:
+                step = steps.send(answer)
+            except StopIteration:
                 return
-            fresh = yield ("renew", session, False)
-            if fresh is None:
-                return
-            session = fresh
-            credentials = self.credentials_for(str(request.url), request.headers.get("Cookie"))
 
     def sync_auth_flow(
         self, request: httpx.Request

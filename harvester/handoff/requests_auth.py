@@ -20,7 +20,6 @@ import requests
 from requests.auth import AuthBase
 
 from .auth import (
-    MAX_RENEWALS,
     SESSKEY_HEADER,
     TotaraAuth,
     check_names,
@@ -69,13 +68,21 @@ class TotaraRequestsAuth(AuthBase):
         # This hook is copied into the requests of redirect hops: only ours carry the header.
         if sent.headers.pop(SESSKEY_HEADER, None) is None or not renewable:
             return response
-        for _ in range(MAX_RENEWALS):
-            if not says_require_login(response.status_code, response.content):
+
+        def ended(answer: requests.Response) -> bool:
+            return says_require_login(answer.status_code, answer.content)
+
+        steps = self.auth.renewal_steps(ended, first=used)
+        next(steps)  # the first send: already answered
+        step_input: Any = response
+        while True:
+            try:
+                kind, session = steps.send(step_input)
+            except StopIteration:
                 return response
-            fresh = self.auth.renew(used)
-            if fresh is None:
-                return response
-            used = fresh
+            if kind == "renew":
+                step_input = self.auth.renew(session)
+                continue
             retry = sent.copy()
             retry.headers.update(
                 self.auth.credentials_for(retry.url or "", retry.headers.get("Cookie"))
@@ -86,4 +93,4 @@ class TotaraRequestsAuth(AuthBase):
             again.request = retry
             retry.headers.pop(SESSKEY_HEADER, None)
             response, sent = again, retry
-        return response
+            step_input = response
