@@ -7,6 +7,7 @@ table says something on a noisy machine. Medians of N runs; N is printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import re
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -160,12 +161,7 @@ def login_profile(site: DevSite, env: dict[str, str], runs: int) -> list[tuple[s
 
 def agent_refresh_rows(size: int, env: dict[str, str]) -> list[tuple[str, str, float, float, int]]:
     """`refresh --all` of *size* expired users, with an agent and without, same run."""
-    users = {f"user{i:02d}": f"pw-{i}" for i in range(size)}
-    with DevSite(users) as site, tempfile.TemporaryDirectory() as state:
-        store = SessionStore(Path(state))
-        targets = [Target(Wwwroot(site.url), name) for name in users]
-        for name, password in users.items():
-            store.save_password(Wwwroot(site.url), name, password)
+    with users_with_saved_passwords(size) as (site, store, targets):
 
         def refresh(use_agent: bool) -> float:
             site.state.kill_sessions()
@@ -316,18 +312,26 @@ class PeakPss:
         self._thread.join()
 
 
+@contextlib.contextmanager
+def users_with_saved_passwords(
+    size: int,
+) -> Iterator[tuple[DevSite, SessionStore, list[Target]]]:
+    """The bundled site with *size* users, each with a saved password in a store of its own."""
+    users = {f"user{i:02d}": f"pw-{i}" for i in range(size)}
+    with DevSite(users) as site, tempfile.TemporaryDirectory() as state:
+        store = SessionStore(Path(state))
+        for name, password in users.items():
+            store.save_password(Wwwroot(site.url), name, password)
+        yield site, store, [Target(Wwwroot(site.url), name) for name in users]
+
+
 def refresh_rows(sizes: list[int]) -> list[tuple[str, str, float, float, int]]:
     """refresh --all of N expired users: one shared browser (concurrency 1 and the default)
     against one browser per user, same sessions, same site, same run."""
     rows = []
     n_default = default_concurrency()
     for size in sizes:
-        users = {f"user{i:02d}": f"pw-{i}" for i in range(size)}
-        with DevSite(users) as site, tempfile.TemporaryDirectory() as state:
-            store = SessionStore(Path(state))
-            targets = [Target(Wwwroot(site.url), name) for name in users]
-            for name, password in users.items():
-                store.save_password(Wwwroot(site.url), name, password)
+        with users_with_saved_passwords(size) as (site, store, targets):
 
             def measure(run: Callable[[], object]) -> tuple[float, float]:
                 site.state.kill_sessions()  # every session expired, as after a long night
@@ -340,12 +344,12 @@ def refresh_rows(sizes: list[int]) -> list[tuple[str, str, float, float, int]]:
             def shared(
                 concurrency: int, store: SessionStore = store, targets: list[Target] = targets
             ) -> None:
-                results = refresh_sessions(store, targets, concurrency=concurrency)
+                results = refresh_sessions(store, targets, concurrency=concurrency, use_agent=False)
                 assert all(r.outcome == "refreshed" for r in results), results
 
             def per_user(store: SessionStore = store, targets: list[Target] = targets) -> None:
                 for target in targets:
-                    [result] = refresh_sessions(store, [target], concurrency=1)
+                    [result] = refresh_sessions(store, [target], concurrency=1, use_agent=False)
                     assert result.outcome == "refreshed", result
 
             base_time, base_mem = measure(per_user)

@@ -164,11 +164,11 @@ class _connect:
         network = self.network
         proxy = network.proxy
         if proxy is None:
-            self.sock = _open(network.host, network.port, self._left(), network.origin, "")
+            self.sock = open_connection(network.host, network.port, self._left(), network.origin)
             return self.sock
         host, port = proxy.host_port
         where = f"the proxy {proxy.shown} ({proxy.why})"
-        self.sock = _open(host, port, self._left(), where, " (the proxy)")
+        self.sock = open_connection(host, port, self._left(), where)
         if proxy.server.startswith("https:"):
             return self.sock  # a TLS proxy: its tunnel is left to the client and the browser
         self.sock.settimeout(self._left())
@@ -220,13 +220,15 @@ class _connect:
             raise SiteUnreachable(f"{where} refused the tunnel to {target} ({status_line})")
 
 
-def _open(host: str, port: int, timeout: float, what: str, suffix: str) -> socket.socket:
+def open_connection(host: str, port: int, timeout: float, what: str) -> socket.socket:
+    """A TCP connection to *host*:*port*; SiteUnreachable naming *what* in words when there is
+    none (the one way harvester says so: the probe, doctor's look at a browser endpoint)."""
     try:
         return socket.create_connection((host, port), timeout=timeout)
     except socket.gaierror:
         raise SiteUnreachable(f"cannot resolve the host of {what}: check the URL") from None
     except ConnectionRefusedError:
-        raise SiteUnreachable(f"nothing is listening at {what}{suffix}: is it up?") from None
+        raise SiteUnreachable(f"nothing is listening at {what}: is it up?") from None
     except TimeoutError:
         raise SiteUnreachable(f"{what} did not answer within {timeout:g} s") from None
     except OSError as exc:

@@ -34,20 +34,18 @@ class Proxy:
     @property
     def shown(self) -> str:
         """The proxy as messages show it: credentials masked."""
-        if not self.username:
-            return self.server
-        scheme, _, rest = self.server.partition("://")
-        return f"{scheme}://{urllib.parse.quote(self.username, safe='')}:***@{rest}"
+        return self._with_user("***")
 
     @property
     def url(self) -> str:
         """The proxy with its credentials, for httpx (never printed)."""
+        return self._with_user(urllib.parse.quote(self.password, safe=""))
+
+    def _with_user(self, password: str) -> str:
         if not self.username:
             return self.server
         scheme, _, rest = self.server.partition("://")
-        user = urllib.parse.quote(self.username, safe="")
-        password = urllib.parse.quote(self.password, safe="")
-        return f"{scheme}://{user}:{password}@{rest}"
+        return f"{scheme}://{urllib.parse.quote(self.username, safe='')}:{password}@{rest}"
 
     @property
     def host_port(self) -> tuple[str, int]:

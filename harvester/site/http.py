@@ -12,7 +12,6 @@ httpx is imported lazily (~70 ms): commands that only read the keyring never pay
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import zlib
 from collections.abc import Iterator, Mapping
@@ -238,15 +237,7 @@ def maintenance(status: int, headers: Mapping[str, str], where: str) -> SiteMain
 
 def tcp_probe(host: str, port: int, timeout: float, what: str) -> None:
     """Open and close a TCP connection to *host*:*port*; SiteUnreachable names *what* when
-    that fails."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except socket.gaierror:
-        raise SiteUnreachable(f"cannot resolve the host of {what}: check the URL") from None
-    except ConnectionRefusedError:
-        raise SiteUnreachable(f"nothing is listening at {what}: is it up?") from None
-    except TimeoutError:
-        raise SiteUnreachable(f"{what} did not answer within {timeout:g} s") from None
-    except OSError as exc:
-        raise SiteUnreachable(f"cannot reach {what}: {exc.strerror or exc}") from None
+    that fails (network/probe.py says how)."""
+    from ..network.probe import open_connection
+
+    open_connection(host, port, timeout, what).close()
