@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..network.proxies import resolve_proxy
 from ..network.reach import Network
-from ..network.trust import ClientCert, resolve_trust
+from ..network.trust import ClientCert, Trust, resolve_trust
 from ..site.wwwroot import Wwwroot
 from .config import NetworkOptions, SiteProfile, load_config
 
@@ -61,7 +61,10 @@ def _resolve(profile: SiteProfile, flags: NetworkOptions) -> Network:
         insecure = "--insecure"
     elif configured.insecure:
         insecure = f"insecure = true in {where}" if where else "insecure = true"
-    trust = resolve_trust(flags.ca_file, configured.ca_file, where, insecure=insecure)
+    if origin.scheme == "https":
+        trust = resolve_trust(flags.ca_file, configured.ca_file, where, insecure=insecure)
+    else:  # no certificate to check: a CA file (or a broken SSL_CERT_FILE) does not matter
+        trust = Trust("system", "plain http: no certificate")
     proxy = resolve_proxy(
         origin.scheme,
         origin.host,
