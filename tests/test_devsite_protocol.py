@@ -465,7 +465,8 @@ def test_every_operation_the_readme_and_the_demo_name_is_one_the_bundled_site_an
     from harvester.devsite.webapi import OPERATIONS
 
     root = Path(__file__).resolve().parent.parent
-    text = (root / "README.md").read_text() + Path(demo.__file__).read_text()
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    text = "".join(page.read_text() for page in pages) + Path(demo.__file__).read_text()
     named = set(re.findall(r"harvest request ([a-z][a-z0-9_]+)", text))
     named |= set(re.findall(r'"operationName": ?"([a-z][a-z0-9_]+)"', text))
     named |= set(re.findall(r'(?:call|request)\(\[?\(?"([a-z][a-z0-9_]+)"', text))
@@ -483,7 +484,8 @@ def test_every_operation_the_readme_the_demo_and_the_site_name_is_in_the_catalog
     from harvester.operations.catalogue import shipped
 
     root = Path(__file__).resolve().parent.parent
-    text = (root / "README.md").read_text() + Path(demo.__file__).read_text()
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    text = "".join(page.read_text() for page in pages) + Path(demo.__file__).read_text()
     named = set(re.findall(r"harvest (?:request|curl) ([a-z][a-z0-9_]+)", text))
     named |= set(re.findall(r'"operationName": ?"([a-z][a-z0-9_]+)"', text))
     named |= set(OPERATIONS) | {demo.USER_OPERATION}

@@ -1,6 +1,6 @@
 # Sourced by scripts/test, scripts/demo and scripts/bench: install only what is missing.
 # Debian packages: chromium (the browser Playwright drives), dbus + gnome-keyring (a real
-# Secret Service), curl and wget (the README's calls with the session and its cookies.txt),
+# Secret Service), curl and wget (the documented calls with the session and its cookies.txt),
 # dash, zsh and fish (the shells `harvest env` quotes for), xvfb (a virtual screen for the
 # headed tests), libnss3-tools (certutil: the browser is told about a private CA through an NSS
 # database), tinyproxy (a real forward proxy for the network tests). Then a .venv with
