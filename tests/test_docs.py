@@ -4,6 +4,7 @@ and the README stays a front door (≤ 250 lines)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from collections.abc import Iterator
@@ -203,3 +204,69 @@ def test_links_between_pages_lead_somewhere(page: Path) -> None:
     for target in re.findall(r"\]\(([^)#]+\.md)(?:#[^)]*)?\)", page.read_text()):
         if "://" not in target:
             assert (page.parent / target).exists(), f"{page.name} links to {target}"
+
+
+# -- help that reads well at 80 columns ---------------------------------------------------------
+def help_at_80(*words: str) -> str:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, [*words, "--help"], env={"COLUMNS": "80", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def every_command() -> list[tuple[str, ...]]:
+    return [tuple(name.split()) for name in all_commands()]
+
+
+@pytest.mark.parametrize("words", every_command(), ids=" ".join)
+def test_each_paragraph_of_a_commands_help_is_reflowed_as_one(words: tuple[str, ...]) -> None:
+    import inspect
+
+    root = typer.main.get_command(app)
+    command: click.Command = root
+    for word in words:
+        assert isinstance(command, TyperGroup)
+        found = command.get_command(None, word)  # type: ignore[arg-type]
+        assert found is not None
+        command = found
+    shown = help_at_80(*words)
+    paragraphs = [  # as markdown shows them: code spans without their backticks
+        " ".join(p.replace("`", "").split())
+        for p in inspect.cleandoc(command.help or "").split("\n\n")
+        if p
+    ]
+    blocks = [
+        [line.strip() for line in block.splitlines()]
+        for block in re.split(r"\n\s*\n", shown)
+        if block.strip() and "─" not in block
+    ]
+    for paragraph in paragraphs:
+        block = next((b for b in blocks if " ".join(" ".join(b).split()) == paragraph), None)
+        assert block is not None, f"{paragraph!r} is not one paragraph in:\n{shown}"
+        for line, following in itertools.pairwise(block):
+            # filled: the next line's first word did not fit on this one
+            assert len(line) + 1 + len(following.split()[0]) > 78, (line, following)
+
+
+def test_the_top_level_help_fits_40_lines_and_options_sit_in_panels() -> None:
+    assert len(help_at_80().splitlines()) <= 40
+    login = help_at_80("login")
+    for panel in ("Site and user", "Password", "Browser", "Network"):
+        assert f"─ {panel} ─" in login, login
+    assert "Example: harvest login" in login and "docs/logging-in.md" in login
+
+
+def test_the_examples_of_every_commands_help_parse() -> None:
+    from harvester.cli.app import EXAMPLES
+
+    root = typer.main.get_command(app)
+    refused = {
+        name: why
+        for name, (example, _page) in EXAMPLES.items()
+        for args in harvest_invocations(example)
+        if (why := _refused(root, args))
+    }
+    assert not refused, refused
+    pages = {page for _example, page in EXAMPLES.values()}
+    assert all((ROOT / "docs" / page).exists() for page in pages), pages

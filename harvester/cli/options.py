@@ -18,17 +18,31 @@ SiteOption = Annotated[
         envvar="HARVEST_SITE",
         help="Site URL or alias from the config (or HARVEST_SITE; else default_site).",
         show_default=False,
+        rich_help_panel="Site and user",
     ),
 ]
 UserOption = Annotated[
     str,
-    typer.Option("--user", "-u", help="Totara username (default: the site's default_user)."),
+    typer.Option(
+        "--user",
+        "-u",
+        help="Totara username (default: the site's default_user).",
+        rich_help_panel="Site and user",
+    ),
 ]
 BrowserPathOption = Annotated[
-    str, typer.Option("--browser-path", help="Run this Chromium/Chrome executable.")
+    str,
+    typer.Option(
+        "--browser-path", help="Run this Chromium/Chrome executable.", rich_help_panel="Browser"
+    ),
 ]
 ChannelOption = Annotated[
-    str, typer.Option("--channel", help="Playwright browser channel: chrome, msedge, …")
+    str,
+    typer.Option(
+        "--channel",
+        help="Playwright browser channel: chrome, msedge, …",
+        rich_help_panel="Browser",
+    ),
 ]
 EndpointOption = Annotated[
     str,
@@ -37,6 +51,7 @@ EndpointOption = Annotated[
         envvar="HARVEST_BROWSER_ENDPOINT",
         help="Use a running browser: http://host:port or ws://…/devtools/… (CDP), "
         "ws://… (playwright run-server).",
+        rich_help_panel="Browser",
     ),
 ]
 
@@ -57,13 +72,16 @@ TimeoutOption = Annotated[
         help="Seconds each exchange with the site (or the browser) may take: a deadline.",
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="JSON instead of a table.", rich_help_panel="Output")
+]
 NoAgentOption = Annotated[
     bool,
     typer.Option(
         "--no-agent",
         help="Log in with a browser of this process even when harvest agent runs "
         "(also HARVEST_AGENT=0).",
+        rich_help_panel="Browser",
     ),
 ]
 

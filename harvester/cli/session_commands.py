@@ -29,16 +29,27 @@ def login(
     user: UserOption = "",
     site: SiteOption = "",
     password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from one line of stdin.")
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the password from one line of stdin.",
+            rich_help_panel="Password",
+        ),
     ] = False,
     save_password: Annotated[
         bool,
-        typer.Option("--save-password", help="Also keep the password in the keyring for re-login."),
+        typer.Option(
+            "--save-password",
+            help="Also keep the password in the keyring for re-login.",
+            rich_help_panel="Password",
+        ),
     ] = False,
     headed: Annotated[
         bool,
         typer.Option(
-            "--headed", help="Open a visible browser and log in by hand (single sign-on, MFA)."
+            "--headed",
+            help="Open a visible browser and log in by hand (single sign-on, MFA).",
+            rich_help_panel="Browser",
         ),
     ] = False,
     wait: Annotated[
@@ -49,6 +60,7 @@ def login(
             max=86400,
             callback=finite_seconds,
             help="With --headed: seconds to wait for you.",
+            rich_help_panel="Browser",
         ),
     ] = 300.0,
     browser_path: BrowserPathOption = "",
