@@ -210,6 +210,7 @@ def test_every_command_goes_through_the_proxy_and_no_proxy_bypasses_it(
     after_request = len(proxy.connects())
     assert after_request > after_login  # the client's own tunnel
     ok(harvest("status", "--check", "--site", site.url, **env))
+    ok(harvest("refresh", "-u", "alice", "--site", site.url, **env))
     doctor = harvest("doctor", **env)
     assert f"proxy: ok: {proxy.url}, from the HTTPS_PROXY variable" in doctor.out, doctor.out
     # NO_PROXY sends the site direct: no tunnel more
