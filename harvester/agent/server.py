@@ -34,9 +34,12 @@ from ..logins.agent_link import (
     profile_from_wire,
 )
 from ..logins.browser.login_pages import login_with_password
+from ..logins.browser.outcome import CapturedLogin
 from ..logins.browser.processes import processes_using
 from ..logins.browser.runner import BROWSER_LOST, LazyBrowser
 from ..network.browser_trust import BrowserNetwork, browser_network
+from ..network.reach import Network
+from ..settings.config import SiteProfile
 from ..version import __version__
 
 log = logging.getLogger(__name__)
@@ -254,13 +257,7 @@ class Agent:
             return _failure(UsageError(f"a login request without {exc}"))
         try:
             trust = await asyncio.to_thread(browser_network, [network], timeout)
-            browsers = self._browsers_for(trust)
-            captured = await _unless_lost(
-                browsers,
-                login_with_password(
-                    browsers.pool, profile, user, password, timeout=timeout, network=network
-                ),
-            )
+            captured = await self._capture(trust, profile, user, password, timeout, network)
         except HarvestError as exc:
             log.info("login for %s at %s: %s", user, profile.wwwroot, redact.redact(exc.message))
             return _failure(exc)
@@ -274,6 +271,34 @@ class Agent:
         elapsed = (time.monotonic() - started) * 1000
         log.info("login for %s at %s: captured in %.0f ms", user, profile.wwwroot, elapsed)
         return {"ok": True, "captured": captured_to_wire(captured)}
+
+    async def _capture(
+        self,
+        trust: BrowserNetwork,
+        profile: SiteProfile,
+        user: str,
+        password: str,
+        timeout: float,
+        network: Network,
+    ) -> CapturedLogin:
+        """The login in the warm browser; if that browser turns out to be gone (killed or
+        crashed since the last login, or during this one), once more in a new one."""
+        for attempt in (1, 2):
+            browsers = self._browsers_for(trust)
+            try:
+                return await _unless_lost(  # type: ignore[no-any-return]
+                    browsers,
+                    login_with_password(
+                        browsers.pool, profile, user, password, timeout=timeout, network=network
+                    ),
+                )
+            except Exception:
+                gone = browsers.lost.is_set() or browsers.processes_gone()
+                if attempt == 2 or not gone:
+                    raise
+                browsers.lost.set()  # the next _browsers_for starts another
+                log.info("the browser went away; the login again in a new one")
+        raise AssertionError("unreachable")
 
     async def _recycle_if_heavy(self) -> None:
         """Over the memory bound, with no other login under way: start the browsers afresh."""
