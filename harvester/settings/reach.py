@@ -9,7 +9,6 @@ callers configure a site in the config file, or pass a SiteProfile with its own 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UsageError
@@ -134,8 +133,3 @@ def load_passphrase(key: Path) -> str:
 
         redact.register(secret)
     return secret or ""
-
-
-def with_command_line(profile: SiteProfile) -> SiteProfile:
-    """*profile* with the command line's network options folded in (for a copy that travels)."""
-    return replace(profile, network=profile.network.merged(_command_line))
