@@ -286,11 +286,11 @@ class Agent:
         for attempt in (1, 2):
             browsers = self._browsers_for(trust)
             try:
-                return await _unless_lost(  # type: ignore[no-any-return]
-                    browsers,
+                return await browsers.unless_lost(
                     login_with_password(
                         browsers.pool, profile, user, password, timeout=timeout, network=network
                     ),
+                    lambda: BrowserUnavailable(BROWSER_LOST),
                 )
             except Exception:
                 gone = browsers.lost.is_set() or browsers.processes_gone()
@@ -311,22 +311,6 @@ class Agent:
         for each in browsers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(each.aclose(), 15)
-
-
-async def _unless_lost(browsers: LazyBrowser, login: Any) -> Any:
-    """*login*'s result, unless the browser goes away first (killed, crashed)."""
-    job = asyncio.ensure_future(login)
-    gone = asyncio.ensure_future(browsers.lost.wait())
-    try:
-        await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if job.done() and (not browsers.lost.is_set() or job.exception() is None):
-            return job.result()
-        job.cancel()
-        with contextlib.suppress(BaseException):
-            await job
-        raise BrowserUnavailable(BROWSER_LOST)
-    finally:
-        gone.cancel()
 
 
 def _failure(exc: HarvestError) -> dict[str, Any]:

@@ -82,6 +82,26 @@ class LazyBrowser:
                 self.started = True
             return self._browser
 
+    async def unless_lost(self, work: Awaitable[T], lost: Callable[[], Exception]) -> T:
+        """*work*'s result, unless the browser goes away first (killed, crashed, its last
+        window closed): then *work* is cancelled and *lost()* raised. A browser killed
+        mid-work can fail the work (a closed page) before the watchdog's next look: such a
+        failure is the lost browser's too."""
+        job = asyncio.ensure_future(work)
+        gone = asyncio.ensure_future(self.lost.wait())
+        try:
+            await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if job.done():
+                failed = not job.cancelled() and job.exception() is not None
+                if not failed or not (self.lost.is_set() or self.processes_gone()):
+                    return job.result()
+            job.cancel()
+            with contextlib.suppress(BaseException):
+                await job
+            raise lost()
+        finally:
+            gone.cancel()
+
     def _on_lost(self) -> None:
         if not self._closing:
             self.lost.set()
@@ -160,20 +180,7 @@ def run_with_lazy_browser(
                 timeout, options, headless=headless, network=network, folder=folder
             )
             try:
-                job = asyncio.ensure_future(work(browsers))
-                gone = asyncio.ensure_future(browsers.lost.wait())
-                await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
-                if job.done():
-                    failed = not job.cancelled() and job.exception() is not None
-                    # a browser killed mid-work can fail the work (a closed page) before the
-                    # watchdog's next look: such a failure is the lost browser's
-                    if not failed or not (browsers.lost.is_set() or browsers.processes_gone()):
-                        gone.cancel()
-                        return job.result()
-                job.cancel()
-                with contextlib.suppress(BaseException):
-                    await job
-                raise lost()
+                return await browsers.unless_lost(work(browsers), lost)
             finally:
                 await browsers.aclose()
 
