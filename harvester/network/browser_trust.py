@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BrowserUnavailable, UsageError
+from ..errors import BrowserUnavailable
 from .reach import Network, spki_pin
 from .trust import Trust, folder_certificates, read_certificates
 
@@ -130,13 +130,7 @@ def browser_anchors(trust: Trust) -> list[bytes]:
     if trust.source == "system" or _is_system_bundle(trust.ca_file):
         local = [folder for folder in LOCAL_ANCHORS if folder.is_dir()]
         if local:
-            found: list[bytes] = []
-            for folder in local:
-                for path in sorted(folder.rglob("*")):
-                    if path.is_file():
-                        with contextlib.suppress(UsageError):
-                            found.extend(read_certificates(path, str(folder)))
-            return found
+            return [der for folder in local for der in folder_certificates(folder, recursive=True)]
     certificates = trust.certificates()
     if len(certificates) <= SMALL_CA_FILE:
         return certificates

@@ -83,14 +83,10 @@ class Network:
         return rows
 
 
+@functools.lru_cache(maxsize=16)
 def spki_pin(der: bytes) -> str:
     """The base64 SHA-256 of a certificate's public key, as Chromium's
     --ignore-certificate-errors-spki-list takes it."""
-    return _spki_pin(der)
-
-
-@functools.lru_cache(maxsize=16)
-def _spki_pin(der: bytes) -> str:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 

@@ -152,14 +152,15 @@ def read_certificates(file: Path, what: str) -> list[bytes]:
     return found
 
 
-def folder_certificates(folder: Path) -> list[bytes]:
+def folder_certificates(folder: Path, *, recursive: bool = False) -> list[bytes]:
+    """The certificates of every PEM file in *folder* (and its subfolders, *recursive*), each
+    once; files that hold none are passed over."""
     found: list[bytes] = []
     try:
-        names = sorted(os.listdir(folder))
+        paths = sorted(folder.rglob("*") if recursive else folder.iterdir())
     except OSError:
         return found
-    for name in names:
-        path = folder / name
+    for path in paths:
         if path.is_file():
             try:
                 found.extend(read_certificates(path, str(folder)))
@@ -173,9 +174,7 @@ def _context(
     source: str, ca_file: Path | None, ca_dir: Path | None, client: ClientCert | None
 ) -> ssl.SSLContext:
     if source == "insecure":
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        context = unverified_context()
     elif ca_file is not None or ca_dir is not None:
         try:
             context = ssl.create_default_context(
@@ -187,6 +186,15 @@ def _context(
         context = ssl.create_default_context()  # the system store, as OpenSSL's tools see it
     if client is not None:
         load_client_cert(context, client)
+    return context
+
+
+def unverified_context() -> ssl.SSLContext:
+    """A client context that checks nothing: for an insecure site, and for reading the
+    certificate a site serves to say why it was refused."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
     return context
 
 
