@@ -200,16 +200,28 @@ def _through_agent(
     refusal); None when no agent can do it (then a browser of our own does)."""
     started = time.time()
     try:
-        captured = agent_login(profile, user, password, timeout=timeout, network=network)
+        captured = _agent_capture(profile, user, password, timeout, network)
     except LoginRefused as exc:
         return exc
-    except (AgentUnavailable, BrowserUnavailable) as exc:
-        _fall_back(exc)
+    if captured is None:
         return None
     with credential_client(timeout, network=network) as http:
         return _verified(
             captured.sessions_of(profile, user, started), captured.landing_url, timeout, http
         )
+
+
+def _agent_capture(
+    profile: SiteProfile, user: str, password: str, timeout: float, network: Network
+) -> CapturedLogin | None:
+    """The browser part of the login, done by the running agent; None when no agent can do
+    it (said, when it matters, by _fall_back). The site's own answers (a refused password)
+    are raised as they are."""
+    try:
+        return agent_login(profile, user, password, timeout=timeout, network=network)
+    except (AgentUnavailable, BrowserUnavailable) as exc:
+        _fall_back(exc)
+        return None
 
 
 def _fall_back(exc: HarvestError) -> None:
@@ -275,12 +287,11 @@ async def _captured(
     use_agent: bool,
 ) -> CapturedLogin:
     if use_agent and agent_wanted() and not serves(profile, network, None):
-        try:
-            return await asyncio.to_thread(
-                agent_login, profile, user, password, timeout=timeout, network=network
-            )
-        except (AgentUnavailable, BrowserUnavailable) as exc:
-            _fall_back(exc)
+        captured = await asyncio.to_thread(
+            _agent_capture, profile, user, password, timeout, network
+        )
+        if captured is not None:
+            return captured
     return await login_with_password(
         browser, profile, user, password, timeout=timeout, network=network
     )

@@ -38,12 +38,9 @@ class CapturedLogin:
         from ... import redact
 
         redact.register(*self.sesskeys, *(value for _, value, _ in self.cookies))
-        return self.sessions(profile.wwwroot, user, obtained_at)
-
-    def sessions(self, wwwroot: Wwwroot, user: str, obtained_at: float) -> list[Session]:
         return [
             Session(
-                wwwroot=wwwroot,
+                wwwroot=profile.wwwroot,
                 user=user,
                 cookie_name=name,
                 cookie_value=value,
