@@ -6,7 +6,9 @@ keyring cannot list its entries, so an index (index.py) records which (site, use
 
 Keyring and index never tell different stories: every change writes the index first and the
 keyring second, and puts the index back when the keyring write fails; an index that cannot be
-written is StateUnwritable (exit 9) with nothing changed.
+written is StateUnwritable (exit 9) with nothing changed. The pair is written under a short
+per-(site, user) write lock, so two processes saving the same user at once cannot leave one's
+index row beside the other's secret.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 SESSION_SERVICE = "harvester:session:{wwwroot}"
 PASSWORD_SERVICE = "harvester:password:{wwwroot}"
 T = TypeVar("T")
+WRITE_WAIT = 60.0  # seconds a save waits for another process's save of the same user
 
 
 def state_dir() -> Path:
@@ -135,23 +138,44 @@ class SessionStore:
     ) -> T:
         """The index first, then the keyring; if the keyring write fails, the index row is put
         back as it was, so the two never disagree."""
+        from filelock import Timeout
+
         before: list[IndexRow] = []
 
         def remember_and_change(rows: list[IndexRow]) -> None:
             before.extend(r for r in rows if r["wwwroot"] == wwwroot and r["user"] == user)
             change(rows)
 
-        self.index.edit(remember_and_change)
+        # Not the renewal lock (self.lock), which a caller may hold around this write: a lock
+        # file of its own, always taken second, so the two never wait for each other in turn.
+        self.index.check_folder()
+        write_lock = self._lock_file(wwwroot, user, "write", timeout=WRITE_WAIT)
         try:
-            return write_keyring()
-        except BaseException:
+            write_lock.acquire()
+        except Timeout:
+            raise StateUnwritable(
+                f"another harvester process has been writing {user} at {wwwroot} for "
+                f"{WRITE_WAIT:.0f} s; nothing was changed"
+            ) from None
+        except OSError as exc:
+            raise StateUnwritable(
+                f"cannot take the write lock {write_lock.lock_file} "
+                f"({exc.strerror or type(exc).__name__}); nothing was changed"
+            ) from None
+        try:
+            self.index.edit(remember_and_change)
+            try:
+                return write_keyring()
+            except BaseException:
 
-            def undo(rows: list[IndexRow]) -> None:
-                pop(rows, wwwroot, user)
-                rows.extend(before)
+                def undo(rows: list[IndexRow]) -> None:
+                    pop(rows, wwwroot, user)
+                    rows.extend(before)
 
-            self.index.edit(undo)
-            raise
+                self.index.edit(undo)
+                raise
+        finally:
+            write_lock.release()
 
     def site_for(self, user: str | None) -> Wwwroot:
         """The one site *user* has a stored session for (used when --site is left out)."""
@@ -167,11 +191,15 @@ class SessionStore:
         """A cross-process lock for one (site, user): held while a session is checked and
         renewed, so that concurrent processes log in once and share the result. The OS
         releases it when its holder dies."""
+        return self._lock_file(wwwroot, user, "", timeout)
+
+    def _lock_file(self, wwwroot: str, user: str, kind: str, timeout: float) -> BaseFileLock:
         import hashlib
 
         from filelock import FileLock
 
         digest = hashlib.sha256(f"{wwwroot}\n{user}".encode()).hexdigest()[:32]
+        suffix = f".{kind}.lock" if kind else ".lock"
         folder = self.state_path / "locks"
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -179,7 +207,7 @@ class SessionStore:
             raise StateUnwritable(
                 f"cannot make the lock folder {folder} ({exc.strerror or type(exc).__name__})"
             ) from None
-        return FileLock(str(folder / f"{digest}.lock"), timeout=timeout, thread_local=False)
+        return FileLock(str(folder / f"{digest}{suffix}"), timeout=timeout, thread_local=False)
 
     def save_if_current(self, session: Session, wait: float = 5.0) -> bool:
         """Save *session* (a newer verified time, say) only if it is still the stored one,
