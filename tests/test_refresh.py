@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -153,8 +154,11 @@ def test_refresh_every_survives_the_site_going_down_and_stops_on_sigterm(
     try:
         assert "1 alive" in next_summary()
         site.stop()  # the site goes down ...
+        # SIGUSR1 ends each wait at once (the waits themselves: the test of repeat above)
+        proc.send_signal(signal.SIGUSR1)
         assert "1 failed" in next_summary()
         back = make_totara_site({"alice": ALICE_PASSWORD}, port=port)  # ... and comes back,
+        proc.send_signal(signal.SIGUSR1)
         summary = next_summary()  # with all sessions lost: refresh logs in again
         assert "1 refreshed" in summary, summary
         assert logins(back) == 1
@@ -165,6 +169,35 @@ def test_refresh_every_survives_the_site_going_down_and_stops_on_sigterm(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_repeat_doubles_its_wait_while_a_site_is_unreachable_and_a_wake_ends_a_wait() -> None:
+    """refresh --every's loop, in process: the waits it chose, and SIGUSR1's wake."""
+    from harvester.errors import SiteUnreachable
+    from harvester.upkeep.refresh import RefreshResult, repeat
+
+    stop, wake = threading.Event(), threading.Event()
+    waits: list[float] = []
+    down = SiteUnreachable("the site is down")
+    unreachable = RefreshResult("http://127.0.0.1:9", "alice", "failed", "down", error=down)
+    alive = RefreshResult("http://127.0.0.1:9", "alice", "alive", "")
+    answers = [unreachable, unreachable, alive, alive]
+
+    class Waits(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            assert timeout is not None
+            waits.append(timeout)
+            return True  # as if woken: the test never sleeps
+
+    def one_round() -> list[RefreshResult]:
+        result = answers.pop(0)
+        if not answers:
+            stop.set()
+        return [result]
+
+    repeat(10.0, one_round, stop, wake=Waits(), jitter=0.0)
+    assert waits == [20.0, 40.0, 10.0]  # doubled twice, back to the interval once it answers
+    assert not wake.is_set()
 
 
 def test_refresh_needs_a_selection(harvest: HarvestRunner) -> None:

@@ -71,7 +71,10 @@ def refresh(
         str,
         typer.Option(
             "--every",
-            help="Repeat every DURATION (30s, 15m, 2h; at least 10s, at most 30d) until stopped.",
+            help=(
+                "Repeat every DURATION (30s, 15m, 2h; at least 10s, at most 30d) until "
+                "stopped; SIGUSR1 runs the next round now."
+            ),
         ),
     ] = "",
     browser_path: BrowserPathOption = "",
@@ -126,10 +129,16 @@ def refresh(
     import signal
     import threading
 
-    stop = threading.Event()
+    stop, wake = threading.Event(), threading.Event()
+
+    def stopping(*_: object) -> None:  # finish the round, then stop
+        stop.set()
+        wake.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())  # finish the round, then stop
-    repeat(interval, one_round, stop)
+        signal.signal(signum, stopping)
+    signal.signal(signal.SIGUSR1, lambda *_: wake.set())  # a round now (docs/keeping-fresh.md)
+    repeat(interval, one_round, stop, wake=wake)
     typer.echo("Stopped.", err=True)
 
 
