@@ -33,6 +33,9 @@ def pytest_configure() -> None:
     """Start a private keyring before any test imports keyring, unless scripts/test did."""
     global _service
     os.environ["HARVEST_BROWSER_ARGS"] = BROWSER_ARGS
+    # Never a developer's own running agent, for in-process logins too: the suite's (if a test
+    # started it, conftest.suite_agent), else none. Short: a socket path has ~107 bytes.
+    os.environ["HARVEST_AGENT_DIR"] = tempfile.mkdtemp(prefix="hvs-", dir="/tmp")
     if os.environ.get("HARVEST_PRIVATE_KEYRING"):
         return
     _service = PrivateSecretService()
@@ -41,6 +44,7 @@ def pytest_configure() -> None:
 
 
 def pytest_unconfigure() -> None:
+    shutil.rmtree(os.environ["HARVEST_AGENT_DIR"], ignore_errors=True)
     if _service is not None:
         _service.stop()
 
@@ -142,12 +146,18 @@ class HarvestRunner:
         """This runner's own `harvest agent` folder (none runs there unless a test starts it)."""
         return Path(self.env["HARVEST_AGENT_DIR"])
 
+    owns_agent_dir: bool = True
+
     @classmethod
-    def in_folder(cls, home: Path) -> HarvestRunner:
-        """State and config under *home*; a fresh short TMPDIR (remove it with .cleanup())."""
+    def in_folder(cls, home: Path, agent: Path | None = None) -> HarvestRunner:
+        """State and config under *home*; a fresh short TMPDIR (remove it with .cleanup()).
+        *agent*: the suite's agent folder (its logins go through it); else one of its own,
+        where no agent runs unless the test starts one."""
         # Short on purpose: Chromium's profile socket must fit in a unix socket path.
         tmpdir = Path(tempfile.mkdtemp(prefix="hvt-", dir="/tmp"))
-        agent = Path(tempfile.mkdtemp(prefix="hva-", dir="/tmp"))  # a socket path is short
+        owns_agent_dir = agent is None
+        if agent is None:
+            agent = Path(tempfile.mkdtemp(prefix="hva-", dir="/tmp"))  # a socket path is short
         env = {
             **os.environ,
             "XDG_STATE_HOME": str(home / "state"),
@@ -168,11 +178,12 @@ class HarvestRunner:
         ):
             env.pop(name, None)
             env.pop(name.lower(), None)
-        return cls(env, tmpdir)
+        return cls(env, tmpdir, owns_agent_dir)
 
     def cleanup(self) -> None:
         shutil.rmtree(self.tmpdir, ignore_errors=True)
-        shutil.rmtree(self.agent_dir, ignore_errors=True)
+        if self.owns_agent_dir:
+            shutil.rmtree(self.agent_dir, ignore_errors=True)
 
     def popen(self, *args: str, input: str | None = None, **env: str) -> subprocess.Popen[str]:
         """Start `harvest` without waiting; *input* is written to its stdin (else closed)."""
@@ -220,9 +231,55 @@ class HarvestRunner:
         )
 
 
+@pytest.fixture(scope="session")
+def suite_agent() -> Iterator[Path]:
+    """One `harvest agent` for the suite's logins, as a user who runs one has it: each login
+    still starts a real headless Chromium page and a real keyring write, without starting a
+    browser and a Playwright driver each time (about 2 s of CPU a login on these machines).
+    Started and stopped by its pid; its browsers must be gone afterwards. Tests about the
+    CLI's own browser are marked `own_browser` and never see it."""
+    from harvester.logins.browser.processes import processes_using
+
+    folder = Path(os.environ["HARVEST_AGENT_DIR"])
+    tmpdir = Path(tempfile.mkdtemp(prefix="hvst-", dir="/tmp"))
+    env = {**os.environ, "TMPDIR": str(tmpdir)}
+    with open(folder / "agent-run.log", "ab") as log:
+        proc = subprocess.Popen(
+            [HARVEST, "agent", "run", "--idle", "7200"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not (folder / "agent.sock").exists():
+            assert proc.poll() is None, (folder / "agent-run.log").read_text()
+            assert time.monotonic() < deadline, "the suite's agent did not start"
+            time.sleep(0.05)
+        yield folder
+    finally:
+        stop_process(proc)
+        left = processes_using(str(tmpdir))
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    assert not left, f"browsers outlived the suite's agent: {left}"
+
+
+def runner_agent(request: pytest.FixtureRequest) -> Path | None:
+    """The suite's agent for a test's runner, unless the test is about the CLI's own browser
+    or HARVEST_TEST_AGENT=0 (the whole suite, each login in a browser of its own)."""
+    if (
+        request.node.get_closest_marker("own_browser")
+        or os.environ.get("HARVEST_TEST_AGENT") == "0"
+    ):
+        return None
+    agent: Path = request.getfixturevalue("suite_agent")
+    return agent
+
+
 @pytest.fixture
-def harvest(tmp_path: Path) -> Iterator[HarvestRunner]:
-    runner = HarvestRunner.in_folder(tmp_path)
+def harvest(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[HarvestRunner]:
+    runner = HarvestRunner.in_folder(tmp_path, runner_agent(request))
     yield runner
     runner.cleanup()
 
@@ -240,9 +297,11 @@ class LoggedIn:
 
 
 @pytest.fixture(scope="module")
-def logged_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedIn]:
+def logged_in(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LoggedIn]:
     """Module-wide, for tests that only read the session: one browser login per module."""
-    runner = HarvestRunner.in_folder(tmp_path_factory.mktemp("state"))
+    runner = HarvestRunner.in_folder(tmp_path_factory.mktemp("state"), runner_agent(request))
     with DevSite({"alice": ALICE_PASSWORD, "bob": BOB_PASSWORD}, cookie_suffix="abc") as site:
         result = runner.login(site.url)
         assert result.code == 0, result.err

@@ -24,6 +24,9 @@ from harvester.logins.browser.processes import processes_using
 
 from .conftest import ALICE_PASSWORD, HarvestRunner
 
+# each test starts, kills or refuses an agent of its own
+pytestmark = pytest.mark.own_browser
+
 
 def alive(pid: int) -> bool:
     try:

@@ -29,7 +29,7 @@ from harvester.devsite import DevSite
 from harvester.devsite.faults import Faults
 from harvester.testing.private_keyring import PrivateSecretService
 
-from .conftest import ALICE_PASSWORD, HARVEST, HarvestRunner, Result, free_port
+from .conftest import ALICE_PASSWORD, HARVEST, HarvestRunner, Result, free_port, runner_agent
 
 LANDING = (
     '<html><head><script>M.cfg = {"wwwroot":"%s","sesskey":"Abc123Def4"};</script></head>'
@@ -128,12 +128,14 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[World]:
     import trustme
 
     home = tmp_path_factory.mktemp("matrix")
     config = home / "config.toml"
-    runner = HarvestRunner.in_folder(home)
+    runner = HarvestRunner.in_folder(home, runner_agent(request))
     ca = trustme.CA()
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(tls)

@@ -123,6 +123,7 @@ def browsers_using(folder: str) -> list[tuple[int, str]]:
     return found
 
 
+@pytest.mark.own_browser  # it kills the CLI's own browser
 def test_chromium_killed_mid_login_is_a_clean_error_with_no_orphans(
     harvest: HarvestRunner, make_totara_site: Callable[..., DevSite]
 ) -> None:

@@ -28,7 +28,14 @@ from harvester.handoff.auth import TotaraAuth
 from harvester.store.sessions import SessionStore
 from harvester.testing.private_keyring import stop_process
 
-from .conftest import ALICE_PASSWORD, BROWSER_ARGS, HarvestRunner, free_port, person_page
+from .conftest import (
+    ALICE_PASSWORD,
+    BROWSER_ARGS,
+    HarvestRunner,
+    free_port,
+    person_page,
+    runner_agent,
+)
 
 STATUS = {"operationName": "totara_webapi_status", "variables": {}}
 
@@ -60,7 +67,7 @@ def handoff(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Handoff]:
     home = tmp_path_factory.mktemp("handoff")
-    runner = HarvestRunner.in_folder(home)
+    runner = HarvestRunner.in_folder(home, runner_agent(request))
     with DevSite({"alice": ALICE_PASSWORD}, cookie_suffix="abc", path=request.param) as site:
         result = runner.login(site.url, "--save-password")
         assert result.code == 0, result.err

@@ -16,10 +16,14 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 import keyring
+import pytest
 
 from harvester.devsite import DevSite
 
 from .conftest import HarvestRunner, Result
+
+# it starts and scans an agent of its own, and the CLI's own browsers
+pytestmark = pytest.mark.own_browser
 
 CANARY_PASSWORD = "Canary-pw-7f3e9a!"
 

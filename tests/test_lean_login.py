@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from playwright.sync_api import sync_playwright
 
 from harvester.devsite import DevSite
@@ -14,6 +15,9 @@ from harvester.devsite.weight import ASSET_PREFIXES
 from harvester.logins.browser.launch import choose_browser
 
 from .conftest import ALICE_PASSWORD, BROWSER_ARGS, HarvestRunner
+
+# what the CLI's own browser loads and starts
+pytestmark = pytest.mark.own_browser
 
 
 def requests_to(site: DevSite, *prefixes: str) -> list[str]:

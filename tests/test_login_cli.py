@@ -19,6 +19,9 @@ from harvester.devsite import DevSite
 
 from .conftest import ALICE_PASSWORD, BOB_PASSWORD, HarvestRunner, Result
 
+# `harvest login` as it is without an agent (the agent's: test_agent.py)
+pytestmark = pytest.mark.own_browser
+
 STATUS = '{"operationName":"totara_webapi_status","variables":{}}'
 
 

@@ -18,6 +18,9 @@ from harvester.devsite.app import Request
 from .conftest import ALICE_PASSWORD, BOB_PASSWORD, HARVEST, HarvestRunner
 from .test_login_cli import browsers_started_from, login, stored_secret
 
+# Ctrl-C and its browser: the CLI's own
+pytestmark = pytest.mark.own_browser
+
 
 def all_command_lines() -> set[str]:
     lines = set()

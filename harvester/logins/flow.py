@@ -122,11 +122,18 @@ def login(
         # them); a failed check wins over the agent's answer, as it would over a browser's.
         with ThreadPoolExecutor(1, thread_name_prefix="harvester-preflight") as pool:
             checks = pool.submit(preflight)
-            through_agent = _through_agent(profile, user, password, timeout, network)
+            try:
+                through_agent = _through_agent(profile, user, password, timeout, network)
+            except LoginRefused as exc:
+                checks.result()
+                raise _with_saved_hint(exc, user, saved) from None
+            except HarvestError:
+                checks.result()  # "nothing is listening" says more than the browser's word
+                raise
             checks.result()
         checked = True
         if through_agent is not None:
-            return _stored(store, through_agent, profile, user, password, save_password, saved)
+            return _stored(store, through_agent, profile, user, password, save_password)
 
     async def work(browsers: LazyBrowser) -> Session:
         # The browser starts while the keyring and the site are checked: they are independent,
@@ -164,20 +171,17 @@ def login(
         )
     except LoginRefused as exc:
         raise _with_saved_hint(exc, user, saved) from None
-    return _stored(store, session, profile, user, password, save_password, saved)
+    return _stored(store, session, profile, user, password, save_password)
 
 
 def _stored(
     store: SessionStore,
-    session: Session | LoginRefused,
+    session: Session,
     profile: SiteProfile,
     user: str,
     password: str | None,
     save_password: bool,
-    saved: bool,
 ) -> Session:
-    if isinstance(session, LoginRefused):
-        raise _with_saved_hint(session, user, saved)
     store.save(session)
     if save_password and password:
         store.save_password(profile.wwwroot, user, password)
@@ -195,14 +199,12 @@ def _with_saved_hint(exc: LoginRefused, user: str, saved: bool) -> LoginRefused:
 
 def _through_agent(
     profile: SiteProfile, user: str, password: str, timeout: float, network: Network
-) -> Session | LoginRefused | None:
-    """The login done by the running agent and verified here (the session, or the site's
-    refusal); None when no agent can do it (then a browser of our own does)."""
+) -> Session | None:
+    """The login done by the running agent and verified here; None when no agent can do it
+    (then a browser of our own does). The site's answers (a refused password, a site that
+    cannot be reached) are raised as they are."""
     started = time.time()
-    try:
-        captured = _agent_capture(profile, user, password, timeout, network)
-    except LoginRefused as exc:
-        return exc
+    captured = _agent_capture(profile, user, password, timeout, network)
     if captured is None:
         return None
     with credential_client(timeout, network=network) as http:

@@ -60,7 +60,15 @@ ensure_venv() {
     echo "$want" > "$stamp"
 }
 
+# An editable install is never byte-compiled, and with PYTHONDONTWRITEBYTECODE set (as on these
+# machines) every `harvest` process compiles harvester's modules again: ~90 ms of each call,
+# measured. Compile them once per run (unchanged files are skipped; stale ones are only slower).
+compile_sources() {
+    "$VENV/bin/python" -m compileall -q "$ROOT/harvester" >/dev/null
+}
+
 setup_all() {
     ensure_system_packages
     ensure_venv
+    compile_sources
 }
