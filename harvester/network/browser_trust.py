@@ -58,7 +58,9 @@ class BrowserNetwork:
         }
         env["TMPDIR"] = str(folder)  # the browser's own temporary files, in the run's folder
         if self.anchors:
-            home = folder / "home"
+            # A home per set of CAs: the agent runs a browser per set in one folder, and NSS
+            # reads its database while it runs (one replaced under it trusts the wrong CAs).
+            home = folder / f"home-{anchors_digest(self.anchors)[:16]}"
             write_nss_database(home / ".pki" / "nssdb", self.anchors)
             env["HOME"] = str(home)
         return env
@@ -167,14 +169,18 @@ def public_roots() -> frozenset[bytes]:
     return frozenset(found)
 
 
+def anchors_digest(anchors: Sequence[bytes]) -> str:
+    """A name for a set of CAs (hex): its NSS database's, in the cache and in a browser's home."""
+    return hashlib.sha256(b"".join(hashlib.sha256(der).digest() for der in anchors)).hexdigest()
+
+
 def write_nss_database(folder: Path, anchors: Sequence[bytes]) -> None:
     """An NSS database at *folder* that trusts each of *anchors* to issue server certificates.
     Made once per set of CAs in the user's cache folder (certutil costs ~20 ms a CA), and
     copied from there: it holds only public certificates, never a secret."""
     from platformdirs import user_cache_path
 
-    digest = hashlib.sha256(b"".join(hashlib.sha256(der).digest() for der in anchors))
-    cached = user_cache_path("harvester") / "nssdb" / digest.hexdigest()[:32]
+    cached = user_cache_path("harvester") / "nssdb" / anchors_digest(anchors)[:32]
     try:
         if not (cached / "cert9.db").is_file():
             cached.parent.mkdir(parents=True, exist_ok=True)
