@@ -20,6 +20,7 @@ import pytest
 from harvester.devsite import DevSite
 
 from .conftest import ALICE_PASSWORD, HarvestRunner, Result, free_port
+from .test_agent import Agent, wait_no_browser
 from .test_sites import IDP_STEPS
 
 trustme = pytest.importorskip("trustme")
@@ -87,6 +88,52 @@ def test_a_private_ca_is_refused_until_it_is_trusted_then_every_command_works(
     doctor = harvest("doctor", *flags, **env)
     assert f"trust: ok: {ca_file}, from " in doctor.out, doctor.out
     ok(harvest("logout", "-u", "alice", "--site", where, *flags, **env))
+
+
+def certutil_subjects(database: Path) -> list[str]:
+    """The organisations of the CAs an NSS database trusts."""
+    listed = subprocess.run(
+        ["certutil", "-L", "-d", f"sql:{database}"], capture_output=True, text=True, check=True
+    )
+    names = []
+    for nickname in [line.rsplit(None, 1)[0] for line in listed.stdout.splitlines()[4:] if line]:
+        shown = subprocess.run(
+            ["certutil", "-L", "-d", f"sql:{database}", "-n", nickname],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        names += [o for o in ("Intranet CA", "Branch CA") if f"O={o}" in shown]
+    return sorted(names)
+
+
+@pytest.mark.own_browser  # an agent of its own, started and stopped here
+def test_one_agent_serves_sites_of_two_private_cas_in_turn(
+    make_totara_site: Callable[..., DevSite], harvest: HarvestRunner, ca: trustme.CA, tmp_path: Path
+) -> None:
+    """The agent runs a browser per set of CAs in one folder: each keeps its own trust (a
+    second CA's database once replaced the first's under its running browser)."""
+    branch = trustme.CA(organization_name="Branch CA")
+    logins = []
+    for name, issuer in (("intranet", ca), ("branch", branch)):
+        site = make_totara_site({"alice": ALICE_PASSWORD}, tls=server_tls(issuer))
+        pem = tmp_path / f"{name}.pem"
+        issuer.cert_pem.write_to_path(str(pem))
+        logins.append((site.url, str(pem)))
+    agent = Agent(harvest)
+    try:
+        for url, pem in (*logins, logins[0]):
+            ok(harvest.login(url, "--ca-file", pem))
+        assert agent.status()["logins"] == 3  # all three in the agent's browsers
+        # NSS reads a running browser's database while it runs, and its cache can hide for a
+        # while that the file was replaced: so look at the databases, one per set of CAs.
+        trusted = sorted(
+            certutil_subjects(home / ".pki" / "nssdb") for home in harvest.tmpdir.glob("*/home*")
+        )
+        assert trusted == [["Branch CA"], ["Intranet CA"]], trusted
+    finally:
+        agent.stop()
+    assert not wait_no_browser(harvest.tmpdir)
 
 
 def test_insecure_works_on_the_site_only_and_says_so_on_every_command(
@@ -255,7 +302,7 @@ def test_a_proxy_that_refuses_or_is_down_is_named_and_its_password_never_shows(
         input=f"{ALICE_PASSWORD}\n",
         **base,
     )
-    seen_in_arguments = []
+    seen_in_arguments: dict[str, bytes] = {}
     while running.poll() is None:
         for entry in Path("/proc").iterdir():
             try:
@@ -263,13 +310,17 @@ def test_a_proxy_that_refuses_or_is_down_is_named_and_its_password_never_shows(
             except OSError:
                 continue
             if b"right-proxy-pw" in argv:
-                seen_in_arguments.append(entry.name)
+                seen_in_arguments[entry.name] = argv
         time.sleep(0.05)
     out, err = running.communicate()
     assert running.returncode == 0, err
     assert "right-proxy-pw" not in out + err
-    # the process list holds it only where the test itself put it: in harvest's own --proxy
-    assert set(seen_in_arguments) <= {str(running.pid)}, seen_in_arguments
+    # The process list holds it only where the test itself put it: in harvest's own --proxy.
+    # (A child caught between fork and exec shows its parent's arguments, no copy of its own:
+    # keyring's backend discovery runs `ldconfig -p` that way.)
+    own_argv = seen_in_arguments.get(str(running.pid))
+    elsewhere = {pid: argv for pid, argv in seen_in_arguments.items() if argv != own_argv}
+    assert not elsewhere, elsewhere
 
 
 # -- mutual TLS ---------------------------------------------------------------------------------
