@@ -130,3 +130,26 @@ def test_the_command_line_switches_and_the_second_line() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+
+
+def test_a_stopped_site_ends_its_kept_alive_connections_too() -> None:
+    """A site that goes down answers nothing more, not even on a connection a browser kept
+    open (harvest agent's browser once logged in to a stopped site that way)."""
+    import http.client
+
+    site = DevSite({"alice": "pw1"}).start()
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", int(site.url.rsplit(":", 1)[1]), timeout=10
+    )
+    try:
+        connection.request("GET", "/login/index.php")
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200 and not first.will_close  # kept alive
+        site.stop()
+        with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+            connection.request("GET", "/login/index.php")
+            connection.getresponse()
+    finally:
+        connection.close()
+        site.stop()

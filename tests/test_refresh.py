@@ -130,24 +130,29 @@ def test_refresh_all_over_20_users_one_wrong_password(
 
 
 def test_refresh_every_survives_the_site_going_down_and_stops_on_sigterm(
-    make_totara_site: Callable[..., DevSite], harvest: HarvestRunner
+    make_totara_site: Callable[..., DevSite], harvest: HarvestRunner, tmp_path: Path
 ) -> None:
     site = make_totara_site({"alice": ALICE_PASSWORD})
     login(harvest, site, "--save-password")
     port = int(site.url.rsplit(":", 1)[1])
-    proc = subprocess.Popen(
-        [HARVEST, "refresh", "--all", "--every", "10s"],  # the least --every allows
-        env=harvest.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    said = tmp_path / "refresh.err"  # its stderr, read on failure
+    with open(said, "w") as stderr:
+        proc = subprocess.Popen(
+            [HARVEST, "refresh", "--all", "--every", "10s"],  # the least --every allows
+            env={**harvest.env, "HARVEST_DEBUG": "1"},
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     assert proc.stdout is not None
+
+    printed: list[str] = []
 
     def next_summary() -> str:
         while True:
             line = proc.stdout.readline()  # type: ignore[union-attr]
             assert line, "refresh --every ended early"
+            printed.append(line)
             if " sessions: " in line:
                 return line
 
@@ -160,11 +165,11 @@ def test_refresh_every_survives_the_site_going_down_and_stops_on_sigterm(
         back = make_totara_site({"alice": ALICE_PASSWORD}, port=port)  # ... and comes back,
         proc.send_signal(signal.SIGUSR1)
         summary = next_summary()  # with all sessions lost: refresh logs in again
-        assert "1 refreshed" in summary, summary
+        assert "1 refreshed" in summary, "".join(printed) + said.read_text()
         assert logins(back) == 1
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
-        assert "Stopped." in (proc.stderr.read() if proc.stderr else "")
+        assert "Stopped." in said.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()

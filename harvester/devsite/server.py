@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 from .app import CHANGE_PASSWORD_PATH, SITE_POLICY_PATH, Request, Response, TotaraApp
@@ -114,6 +116,28 @@ class _Server(ThreadingHTTPServer):
         self._log = log
         self.hold = hold
         self.where = where
+        self._open: set[Any] = set()  # connections being served (kept alive, say)
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        """Stop listening and end every open connection: a site that goes down answers no
+        kept-alive connection either (a browser's would otherwise still reach this one)."""
+        super().server_close()
+        with self._open_lock:
+            still_open = list(self._open)
+        for connection in still_open:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def log_access(self, client: str, line: str, status: int, size: int, seconds: float) -> None:
         when = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
