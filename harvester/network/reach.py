@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .proxies import Proxy
-from .trust import ClientCert, Trust
+from .trust import ClientCert, Trust, trusting_nothing
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class Network:
         options: dict[str, Any] = {"trust_env": False}
         if self.tls:
             options["verify"] = self.trust.context(self.client_cert)
+        elif self.proxy is None or not self.proxy.server.startswith("https:"):
+            options["verify"] = trusting_nothing()  # no TLS anywhere on this path
         if self.proxy is not None:
             options["proxy"] = self.proxy.url
         return options

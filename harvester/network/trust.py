@@ -189,6 +189,13 @@ def _context(
     return context
 
 
+def trusting_nothing() -> ssl.SSLContext:
+    """A verifying client context without a single CA: for a plain-http site's client, which
+    never speaks TLS (it follows no redirect). It costs ~1 ms where httpx's default context
+    reads ~150 CAs (~80 ms a process, measured), and should TLS ever come up it refuses."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def unverified_context() -> ssl.SSLContext:
     """A client context that checks nothing: for an insecure site, and for reading the
     certificate a site serves to say why it was refused."""
