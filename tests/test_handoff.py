@@ -448,6 +448,10 @@ def test_the_site_knows_me(totara_session):
 """
 
 
+# A user's suite needs neither of our other plugins: hypothesis's alone takes ~1.5 s to load
+BARE = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:xdist")
+
+
 def test_the_totara_session_fixture_serves_a_users_own_suite(
     handoff: Handoff, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -455,19 +459,19 @@ def test_the_totara_session_fixture_serves_a_users_own_suite(
         monkeypatch.setenv(name, handoff.harvest.env[name])
     pytester.makepyfile(test_mine=USER_TEST)
     handoff.site.state.kill_sessions()  # ended on the site: the fixture renews it
-    ran = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--totara-user", "alice")
+    ran = pytester.runpytest_subprocess(*BARE, "--totara-user", "alice")
     ran.assert_outcomes(passed=1)
     monkeypatch.setenv("HARVEST_USER", "nobody")
-    skipped = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
+    skipped = pytester.runpytest_subprocess(*BARE, "-rs")
     skipped.assert_outcomes(skipped=1)
     skipped.stdout.fnmatch_lines(["*totara_session: *no stored session for nobody*"])
     monkeypatch.delenv("HARVEST_USER")
-    bare = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
+    bare = pytester.runpytest_subprocess(*BARE, "-rs")
     bare.stdout.fnmatch_lines(["*totara_session: no user: pass --totara-user NAME*"])
     # a broken setup is no skip: a proxy's 502 in front of the site fails the suite loudly
     handoff.site.state.faults = Faults(ajax_status=502, ajax_body="<h1>Bad Gateway</h1>")
     try:
-        broken = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--totara-user", "alice")
+        broken = pytester.runpytest_subprocess(*BARE, "--totara-user", "alice")
     finally:
         handoff.site.state.faults = Faults()
     broken.assert_outcomes(errors=1)
