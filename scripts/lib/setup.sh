@@ -9,7 +9,7 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/.venv"
 
-say() { printf '==> %s\n' "$*" >&2; }
+say() { printf '==> [%3ss] %s\n' "$SECONDS" "$*" >&2; }  # seconds since the script began
 
 have_browser() {
     command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
