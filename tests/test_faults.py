@@ -256,5 +256,7 @@ def test_a_save_that_starts_during_another_saves_keyring_write_waits_for_it(
         assert stored is not None
         assert stored.cookie_value == "second-cookie"  # the later save wins, whole
         assert row.obtained_at == stored.obtained_at == 2.0
+        # the write lock made the state folder: as private as the index would have made it
+        assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
     finally:
         keyring.delete_password(f"harvester:session:{site}", "alice")

@@ -202,7 +202,9 @@ class SessionStore:
         suffix = f".{kind}.lock" if kind else ".lock"
         folder = self.state_path / "locks"
         try:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # the state folder first, 0700 as the index makes it (parents get the umask's mode)
+            self.state_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            folder.mkdir(exist_ok=True, mode=0o700)
         except OSError as exc:
             raise StateUnwritable(
                 f"cannot make the lock folder {folder} ({exc.strerror or type(exc).__name__})"
