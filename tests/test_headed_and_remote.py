@@ -231,6 +231,9 @@ def remote_chromium() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # its temporary files (the profile's singleton socket) in the profile's folder too: a
+        # browser stopped by a signal leaves them, and /tmp is not ours to litter
+        env={**os.environ, "TMPDIR": profile},
         start_new_session=True,  # its helpers share our pid's group: stopped together below
     )  # fmt: skip
     try:
@@ -325,11 +328,13 @@ def test_login_through_a_playwright_browser_server(
         "  process.on('SIGTERM', async () => { await server.close(); process.exit(0); });\n"
         "})();\n"
     )
+    scratch = tempfile.mkdtemp(prefix="hvt-srv-", dir="/tmp")  # short: a socket path is short
     server = subprocess.Popen(
         [str(driver / "node"), str(script), str(driver / "package")],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env={**os.environ, "TMPDIR": scratch},  # the server's browser's temporary files
     )
     try:
         assert server.stdout is not None
@@ -340,3 +345,4 @@ def test_login_through_a_playwright_browser_server(
         assert server.poll() is None
     finally:
         stop_process(server)
+        shutil.rmtree(scratch, ignore_errors=True)
