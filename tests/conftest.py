@@ -238,7 +238,7 @@ def suite_agent() -> Iterator[Path]:
     browser and a Playwright driver each time (about 2 s of CPU a login on these machines).
     Started and stopped by its pid; its browsers must be gone afterwards. Tests about the
     CLI's own browser are marked `own_browser` and never see it."""
-    from harvester.logins.browser.processes import processes_using
+    from harvester.logins.browser.processes import processes_using, stop_processes_using
 
     folder = Path(os.environ["HARVEST_AGENT_DIR"])
     tmpdir = Path(tempfile.mkdtemp(prefix="hvst-", dir="/tmp"))
@@ -261,6 +261,7 @@ def suite_agent() -> Iterator[Path]:
     finally:
         stop_process(proc)
         left = processes_using(str(tmpdir))
+        stop_processes_using(str(tmpdir))  # said below, but never left running: ours, by pid
         shutil.rmtree(tmpdir, ignore_errors=True)
     assert not left, f"browsers outlived the suite's agent: {left}"
 
