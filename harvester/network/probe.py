@@ -168,7 +168,7 @@ class _connect:
         host, port = proxy.host_port
         where = f"the proxy {proxy.shown} ({proxy.why})"
         self.sock = open_connection(host, port, self._left(), where)
-        if proxy.server.startswith("https:"):
+        if proxy.tls:
             return self.sock  # a TLS proxy: its tunnel is left to the client and the browser
         self.sock.settimeout(self._left())
         self._tunnel(self.sock, where)

@@ -48,9 +48,14 @@ class Proxy:
         return f"{scheme}://{urllib.parse.quote(self.username, safe='')}:{password}@{rest}"
 
     @property
+    def tls(self) -> bool:
+        """Whether the connection to the proxy itself is TLS (an https:// proxy)."""
+        return self.server.startswith("https:")  # parse_proxy lower-cases the scheme
+
+    @property
     def host_port(self) -> tuple[str, int]:
         parts = urllib.parse.urlsplit(self.server)
-        return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        return parts.hostname or "", parts.port or (443 if self.tls else 80)
 
     def for_browser(self) -> dict[str, str]:
         """Playwright's proxy settings. Loopback is proxied too (Chromium skips it unless told),

@@ -51,7 +51,7 @@ class Network:
         options: dict[str, Any] = {"trust_env": False}
         if self.tls:
             options["verify"] = self.trust.context(self.client_cert)
-        elif self.proxy is None or not self.proxy.server.startswith("https:"):
+        elif self.proxy is None or not self.proxy.tls:
             options["verify"] = trusting_nothing()  # no TLS anywhere on this path
         if self.proxy is not None:
             options["proxy"] = self.proxy.url
