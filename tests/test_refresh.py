@@ -181,8 +181,8 @@ def test_repeat_doubles_its_wait_while_a_site_is_unreachable_and_a_wake_ends_a_w
     from harvester.errors import SiteUnreachable
     from harvester.upkeep.refresh import RefreshResult, repeat
 
-    stop, wake = threading.Event(), threading.Event()
-    waits: list[float] = []
+    stop = threading.Event()
+    waits: list[tuple[float, bool]] = []
     down = SiteUnreachable("the site is down")
     unreachable = RefreshResult("http://127.0.0.1:9", "alice", "failed", "down", error=down)
     alive = RefreshResult("http://127.0.0.1:9", "alice", "alive", "")
@@ -191,18 +191,23 @@ def test_repeat_doubles_its_wait_while_a_site_is_unreachable_and_a_wake_ends_a_w
     class Waits(threading.Event):
         def wait(self, timeout: float | None = None) -> bool:
             assert timeout is not None
-            waits.append(timeout)
-            return True  # as if woken: the test never sleeps
+            waits.append((timeout, self.is_set()))  # set: a real wait would end at once
+            return True  # the test never sleeps
+
+    wake = Waits()
 
     def one_round() -> list[RefreshResult]:
+        if len(answers) == 4:
+            wake.set()  # SIGUSR1 during the first round
         result = answers.pop(0)
         if not answers:
             stop.set()
         return [result]
 
-    repeat(10.0, one_round, stop, wake=Waits(), jitter=0.0)
-    assert waits == [20.0, 40.0, 10.0]  # doubled twice, back to the interval once it answers
-    assert not wake.is_set()
+    repeat(10.0, one_round, stop, wake, jitter=0.0)
+    # doubled twice, back to the interval once it answers; the wake that came during the
+    # first round ends the wait after it, and each round's start clears it
+    assert waits == [(20.0, True), (40.0, False), (10.0, False)]
 
 
 def test_refresh_needs_a_selection(harvest: HarvestRunner) -> None:

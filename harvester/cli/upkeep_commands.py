@@ -138,7 +138,7 @@ def refresh(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stopping)
     signal.signal(signal.SIGUSR1, lambda *_: wake.set())  # a round now (docs/keeping-fresh.md)
-    repeat(interval, one_round, stop, wake=wake)
+    repeat(interval, one_round, stop, wake)
     typer.echo("Stopped.", err=True)
 
 

@@ -289,24 +289,23 @@ def repeat(
     interval: float,
     run_round: Callable[[], list[RefreshResult]],
     stop: threading.Event,
+    wake: threading.Event,
     *,
-    wake: threading.Event | None = None,
     jitter: float = 0.1,
     max_backoff: int = 8,
 ) -> None:
     """Run rounds until *stop* is set, between rounds only. Each wait is the interval ± jitter;
     while a site is unreachable the wait doubles, up to max_backoff times the interval. Setting
     *wake* (harvest refresh --every: SIGUSR1) ends the wait at once: the next round starts now,
-    and a wake during a round starts one more round right after it. Set it with *stop* too."""
-    waits_on = wake or stop
+    and a wake during a round starts one more round right after it. Whoever sets *stop* sets
+    *wake* too, so that a wait ends for the stop."""
     backoff = 1
     while not stop.is_set():
-        if wake is not None:
-            wake.clear()
+        wake.clear()
         results = run_round()
         if stop.is_set():  # a stop during the round ends it here, whatever the wake did
             return
         unreachable = any(r.exit_code == SiteTrouble.exit_code for r in results)
         backoff = min(backoff * 2, max_backoff) if unreachable else 1
         wait = interval * backoff * (1 + random.uniform(-jitter, jitter))
-        waits_on.wait(wait)
+        wake.wait(wait)
