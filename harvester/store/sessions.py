@@ -148,7 +148,6 @@ class SessionStore:
 
         # Not the renewal lock (self.lock), which a caller may hold around this write: a lock
         # file of its own, always taken second, so the two never wait for each other in turn.
-        self.index.check_folder()
         write_lock = self._lock_file(wwwroot, user, "write", timeout=WRITE_WAIT)
         try:
             write_lock.acquire()
@@ -195,6 +194,8 @@ class SessionStore:
 
     def _lock_file(self, wwwroot: str, user: str, kind: str, timeout: float) -> BaseFileLock:
         import hashlib
+
+        self.index.check_folder()  # a file in the state folder's place is said as such
 
         from filelock import FileLock
 
