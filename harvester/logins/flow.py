@@ -112,29 +112,6 @@ def login(
         if not leaves:  # the site, its proxy and its certificate, checked the way we trust
             probe(network, timeout)
 
-    if (
-        password
-        and not headed
-        and agent_wanted(use_agent)
-        and not serves(profile, network, browser)
-    ):
-        # The checks run while the agent logs in (the keyring's first use is the slow part of
-        # them); a failed check wins over the agent's answer, as it would over a browser's.
-        with ThreadPoolExecutor(1, thread_name_prefix="harvester-preflight") as pool:
-            checks = pool.submit(preflight)
-            try:
-                through_agent = _through_agent(profile, user, password, timeout, network)
-            except LoginRefused as exc:
-                checks.result()
-                raise _with_saved_hint(exc, user, saved) from None
-            except HarvestError:
-                checks.result()  # "nothing is listening" says more than the browser's word
-                raise
-            checks.result()
-        checked = True
-        if through_agent is not None:
-            return _stored(store, through_agent, profile, user, password, save_password)
-
     async def work(browsers: LazyBrowser) -> Session:
         # The browser starts while the keyring and the site are checked: they are independent,
         # and a failed check stops the start (the runner closes what was opened).
@@ -161,6 +138,24 @@ def login(
         )
 
     try:
+        if (
+            password
+            and not headed
+            and agent_wanted(use_agent)
+            and not serves(profile, network, browser)
+        ):
+            # The checks run while the agent logs in (the keyring's first use is the slow part
+            # of them); a failed check wins over the agent's answer, as it would over a
+            # browser's ("nothing is listening" says more than ERR_CONNECTION_REFUSED).
+            with ThreadPoolExecutor(1, thread_name_prefix="harvester-preflight") as pool:
+                checks = pool.submit(preflight)
+                try:
+                    through_agent = _through_agent(profile, user, password, timeout, network)
+                finally:
+                    checks.result()
+            checked = True
+            if through_agent is not None:
+                return _stored(store, through_agent, profile, user, password, save_password)
         session = run_with_lazy_browser(
             work,
             timeout,
