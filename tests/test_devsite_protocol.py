@@ -456,17 +456,24 @@ def test_a_name_totara_does_not_have_is_answered_as_totara_answers_it(
         assert answer.content == INTERNAL
 
 
-def test_every_operation_the_readme_and_the_demo_name_is_one_the_bundled_site_answers() -> None:
-    """Each name a user copies from us must work on the bundled site (and is a real Totara
-    operation: the site answers real ones only)."""
+def documented_text() -> str:
+    """What a user reads and copies from: the README, every docs page, and the demo's code."""
     from pathlib import Path
 
     from harvester import demo
+
+    from .test_docs import PAGES
+
+    return "".join(page.read_text() for page in PAGES) + Path(demo.__file__).read_text()
+
+
+def test_every_operation_the_readme_and_the_demo_name_is_one_the_bundled_site_answers() -> None:
+    """Each name a user copies from us must work on the bundled site (and is a real Totara
+    operation: the site answers real ones only)."""
+    from harvester import demo
     from harvester.devsite.webapi import OPERATIONS
 
-    root = Path(__file__).resolve().parent.parent
-    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
-    text = "".join(page.read_text() for page in pages) + Path(demo.__file__).read_text()
+    text = documented_text()
     named = set(re.findall(r"harvest request ([a-z][a-z0-9_]+)", text))
     named |= set(re.findall(r'"operationName": ?"([a-z][a-z0-9_]+)"', text))
     named |= set(re.findall(r'(?:call|request)\(\[?\(?"([a-z][a-z0-9_]+)"', text))
@@ -477,15 +484,11 @@ def test_every_operation_the_readme_and_the_demo_name_is_one_the_bundled_site_an
 
 
 def test_every_operation_the_readme_the_demo_and_the_site_name_is_in_the_catalogue() -> None:
-    from pathlib import Path
-
     from harvester import demo
     from harvester.devsite.webapi import OPERATIONS
     from harvester.operations.catalogue import shipped
 
-    root = Path(__file__).resolve().parent.parent
-    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
-    text = "".join(page.read_text() for page in pages) + Path(demo.__file__).read_text()
+    text = documented_text()
     named = set(re.findall(r"harvest (?:request|curl) ([a-z][a-z0-9_]+)", text))
     named |= set(re.findall(r'"operationName": ?"([a-z][a-z0-9_]+)"', text))
     named |= set(OPERATIONS) | {demo.USER_OPERATION}
