@@ -59,7 +59,7 @@ def keyring_finding() -> Finding:
     from .store import keyring_access
 
     try:
-        name = keyring_access.backend_name()
+        name = keyring_access.backend_name(fresh=True)  # keyring's choice now, not remembered
     except HarvestError as exc:
         return Finding.problem("keyring", exc)
     if os.environ.get("PYTHON_KEYRING_BACKEND"):

@@ -1,11 +1,13 @@
 """Every call into the OS keyring goes through here: a timeout, and errors that name the fix.
 
-`keyring` is imported lazily: it costs ~70 ms, and only commands that touch secrets pay it.
+`keyring` is imported lazily: it costs ~70 ms, and only commands that touch secrets pay it. Its
+automatic choice of backend is remembered between processes (keyring_choice.py).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -64,10 +66,19 @@ def _with_timeout(fn: Callable[[], T], what: str) -> T:
     timeout = keyring_timeout()
     box: dict[str, Any] = {}
 
+    def attempt() -> T:
+        try:
+            return fn()
+        except Exception:
+            if not _chosen.remembered:
+                raise
+            _chosen.forget()  # a remembered backend failed: once more, as keyring chooses now
+            return fn()
+
     def run() -> None:
         for pause in (*RETRY_PAUSES, None):
             try:
-                box["value"] = fn()
+                box["value"] = attempt()
                 return
             except BaseException as exc:  # re-raised in the caller's thread
                 if pause is None or not _transient(exc):
@@ -106,11 +117,61 @@ def _translate(exc: BaseException, what: str) -> BaseException:
     return KeyringUnavailable(f"the keyring failed while {what}: {type(exc).__name__}: {detail}")
 
 
-def _backend() -> Any:
-    import keyring
+class _Choice:
+    """This process's backend: keyring's choice, remembered between processes where keyring
+    would choose on its own (keyring_choice.py)."""
+
+    def __init__(self) -> None:
+        self.backend: Any = None
+        self.remembered = False
+        self.where = ""
+        self.lock = threading.Lock()  # the proxy's and refresh's workers share it
+
+    def get(self, *, fresh: bool = False) -> Any:
+        with self.lock:
+            if self.backend is None or fresh:
+                self.backend = self._choose(fresh)
+            return self.backend
+
+    def _choose(self, fresh: bool) -> Any:
+        import keyring
+
+        from . import keyring_choice
+
+        # keyring's `_keyring_backend` is set once something in this process chose or set a
+        # backend (keyring.set_keyring(), a library user's own call): that one is used, as
+        # keyring.get_keyring() gives it; so are PYTHON_KEYRING_BACKEND and keyringrc.cfg.
+        settled = getattr(keyring.core, "_keyring_backend", None) is not None and not fresh
+        self.remembered = False
+        if settled or chosen_explicitly():
+            return keyring.get_keyring()
+        self.where = keyring_choice.situation()
+        recalled = None if fresh else keyring_choice.recall(self.where)
+        if recalled is not None:
+            keyring.set_keyring(recalled)
+            self.remembered = True
+            return recalled
+        keyring.core.init_backend()  # keyring's own automatic choice, made now
+        chosen = keyring.get_keyring()
+        keyring_choice.remember(self.where, chosen)
+        return chosen
+
+    def forget(self) -> None:
+        """The remembered backend failed: forget it, and let keyring choose afresh."""
+        from . import keyring_choice
+
+        with self.lock:
+            keyring_choice.forget(self.where)
+            self.backend = self._choose(fresh=True)
+
+
+_chosen = _Choice()
+
+
+def _backend(*, fresh: bool = False) -> Any:
     from keyring.backends import fail
 
-    backend = keyring.get_keyring()
+    backend = _chosen.get(fresh=fresh)
     if isinstance(backend, fail.Keyring):
         raise KeyringUnavailable(f"no usable OS keyring backend: {FIX}")
     name = f"{type(backend).__module__}.{type(backend).__name__}"
@@ -130,8 +191,9 @@ def chosen_explicitly() -> bool:
     return os.path.exists(os.path.join(platform_.config_root(), "keyringrc.cfg"))
 
 
-def backend_name() -> str:
-    backend = _with_timeout(_backend, "choosing a backend")
+def backend_name(*, fresh: bool = False) -> str:
+    """The backend in use; *fresh*: as keyring chooses it now, not as remembered."""
+    backend = _with_timeout(lambda: _backend(fresh=fresh), "choosing a backend")
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
