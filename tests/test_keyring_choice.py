@@ -140,3 +140,24 @@ def test_python_keyring_backend_is_keyrings_own_and_nothing_is_remembered(
     )
     assert json.loads(done.stdout)["value"] == stored_secret
     assert not (cache_home / "harvester" / "keyring-backend.json").exists()
+
+
+def test_a_remembered_backend_that_fails_is_forgotten_and_keyrings_choice_answers(
+    monkeypatch: pytest.MonkeyPatch, cache_home: Path, stored_secret: str
+) -> None:
+    from harvester.store import keyring_access, keyring_choice
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+
+    class Gone:
+        def get_password(self, _service: str, _user: str) -> str:
+            raise RuntimeError("the remembered backend's service went away")
+
+    choice = keyring_access._Choice()
+    choice.backend, choice.remembered = Gone(), True
+    choice.where = keyring_choice.situation()
+    monkeypatch.setattr(keyring_access, "_chosen", choice)
+    assert keyring_access.get_secret("harvester:test:choice", "alice") == stored_secret
+    assert choice.remembered is False
+    assert memory(cache_home) == {choice.where: SECRET_SERVICE}
