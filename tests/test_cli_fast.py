@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -88,6 +88,35 @@ def test_every_command_has_help(path: list[str], harvest_inprocess: Harvest) -> 
     assert result.code == 0, result.err
     assert result.out.startswith("Usage: ") or "Usage: " in result.out
     assert result.err == ""
+
+
+def whole_app_says(args: list[str]) -> Outcome:
+    """What the whole Typer app (every command built) prints for *args*, in this process."""
+    from harvester.cli import main as cli_main
+    from harvester.cli.lines import print_failure
+
+    runner = CliRunner()
+    with runner.isolation(env={"HARVEST_SITE": None}) as (out, err, *_):
+        try:
+            code = app(args=args, standalone_mode=False)
+        except SystemExit as exc:
+            code = exc.code
+        except Exception as exc:
+            code = print_failure(cli_main._report(exc))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return Outcome(code or 0, out.getvalue().decode(), err.getvalue().decode())
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) for p in COMMANDS])
+def test_the_app_of_one_command_says_what_the_whole_app_says(
+    path: list[str], harvest_inprocess: Harvest
+) -> None:
+    """run() builds only the command named (cli/app.py app_for): its help and its usage
+    errors must be the whole app's, word for word."""
+    for args in ([*path, "--help"], [*path, "--no-such-option"]):
+        ours = harvest_inprocess(*args, HARVEST_SITE="")
+        assert (ours.code, ours.out, ours.err) == astuple(whole_app_says(args))
 
 
 def test_top_level_help_and_version(harvest_inprocess: Harvest) -> None:

@@ -13,7 +13,7 @@ import typer
 
 from .. import redact
 from ..errors import HarvestError, first_line
-from .app import app
+from .app import app_for
 from .lines import Failed, interrupted, on_signal, print_failure, show_warnings
 
 
@@ -38,7 +38,7 @@ def run(argv: Sequence[str] | None = None, *, handle_signals: bool = True) -> in
             # started with stdout closed (harvest env >&-): there is nowhere to print to
             raise Failed("standard output is closed: nothing to write the answer to", 2)
         try:
-            result = app(args=args, standalone_mode=False)
+            result = app_for(_command(args))(args=args, standalone_mode=False)
         except SystemExit as exc:  # typer.Exit from a command, or an eager --help/--version
             return exc.code if isinstance(exc.code, int) else 0
         except BrokenPipeError:
