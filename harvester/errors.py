@@ -70,6 +70,12 @@ class LoginFlowError(HarvestError):
     exit_code = 7
 
 
+class SessionEndedAtOnce(LoginFlowError):
+    """The site ended a session it had just logged in, before it could be verified
+    (require_login): something else ends this user's sessions, or the login page only looked
+    like a logged-in one (exit 7). An unattended login meets it once and logs in again."""
+
+
 class BrowserUnavailable(HarvestError):
     """No browser could be started (exit 1: nothing the site or the user input did)."""
 

@@ -1,4 +1,5 @@
-"""The bundled site's test switches: identity provider, required-action pages, maintenance."""
+"""The bundled site's test switches: identity provider, required-action pages, maintenance,
+sessions ended right after their login."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import cast
 
 import httpx
 import pytest
 
 from harvester.devsite import DevSite
 
-from .test_devsite_protocol import INTERNAL, STATUS_BODY, log_in, sesskey_of
+from .test_devsite_protocol import INTERNAL, REQUIRE_LOGIN, STATUS_BODY, log_in, sesskey_of
 
 
 @pytest.fixture
@@ -127,6 +130,38 @@ def test_the_command_line_switches_and_the_second_line() -> None:
         assert url != idp
         assert httpx.get(url + "/", timeout=10).status_code == 503
         assert httpx.get(idp + "/authorize", timeout=10).status_code == 400
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def test_end_new_sessions_ends_the_first_n_logins_at_their_first_call_only() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harvester.devsite", "--user", "alice:pw",
+         "--end-new-sessions", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        site = cast(DevSite, SimpleNamespace(url=url, cookie_name="TotaraSession"))  # log_in's
+        status = {"operationName": "totara_webapi_status", "variables": {}}
+        with httpx.Client(follow_redirects=False, timeout=10) as http:
+            _, sesskey = log_in(http, site, "alice", "pw")
+            ended = http.post(
+                f"{site.url}/totara/webapi/ajax.php", json=status,
+                headers={"X-Totara-Sesskey": sesskey},
+            )  # fmt: skip
+            assert ended.content == REQUIRE_LOGIN  # Totara's words for a session that is gone
+            assert "Set-Cookie" in ended.headers  # and a fresh anonymous cookie, as Totara does
+        with httpx.Client(follow_redirects=False, timeout=10) as http:
+            _, sesskey = log_in(http, site, "alice", "pw")
+            for _ in range(2):  # the second login, and its later calls, are left alone
+                kept = http.post(
+                    f"{site.url}/totara/webapi/ajax.php", json=status,
+                    headers={"X-Totara-Sesskey": sesskey},
+                )  # fmt: skip
+                assert STATUS_BODY.match(kept.content)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0

@@ -18,7 +18,9 @@ import pytest
 
 from harvester.devsite import DevSite
 from harvester.devsite.app import Request
+from harvester.devsite.faults import Faults
 from harvester.logins.browser.runner import BROWSER_LOST
+from harvester.logins.flow import ONCE_MORE
 from harvester.testing.private_keyring import PrivateSecretService
 
 from .conftest import ALICE_PASSWORD, HarvestRunner
@@ -86,7 +88,34 @@ def test_50_concurrent_requests_while_the_site_kills_sessions_at_random(
     assert relogins <= sum(1 for killed in kills if killed), (relogins, kills)
     per_process = [err.count("logged alice in again") for _, _, err in results]
     assert max(per_process) <= 1
-    assert sum(per_process) == relogins
+    # a kill between a renewal's login and its verification costs that renewal one more login
+    once_more = sum(err.count(ONCE_MORE) for _, _, err in results)
+    assert sum(per_process) + once_more == relogins
+
+
+@pytest.mark.parametrize("way", ["agent", "own browser"])
+def test_a_session_the_site_ends_at_once_costs_one_more_login_then_is_reported(
+    harvest: HarvestRunner, make_totara_site: Callable[..., DevSite], way: str
+) -> None:
+    """As where concurrent logins are limited and another login of the user comes between
+    harvester's login and its verification (--end-new-sessions)."""
+    site = make_totara_site({"alice": ALICE_PASSWORD})
+    extra = ("--no-agent",) if way == "own browser" else ()
+    site.state.faults = Faults(end_new_sessions=1)
+    first = harvest.login(site.url, *extra)
+    assert first.code == 0, first.err
+    assert first.err.count(ONCE_MORE) == 1
+    assert site.count("POST", "/login/index.php") == 2
+    works_now = harvest("request", USER_OP, "--user", "alice", "--site", site.url)
+    assert works_now.code == 0 and '"idnumber": "alice"' in works_now.out
+
+    site.state.faults = Faults(end_new_sessions=2)
+    second = harvest.login(site.url, *extra)
+    assert second.code == 7, second.err
+    assert "ended the new session before it could be verified" in second.err
+    assert second.err.count(ONCE_MORE) == 1 and len(second.err.strip().splitlines()) == 2
+    kept = harvest("request", USER_OP, "--user", "alice", "--site", site.url)
+    assert kept.code == 0 and '"idnumber": "alice"' in kept.out  # the stored session is kept
 
 
 def test_a_keyring_daemon_restarted_between_login_and_use_loses_nothing(

@@ -213,6 +213,14 @@ def parser() -> argparse.ArgumentParser:
         help="logged-in pages carry decoy sesskeys before M.cfg's own ('before'), or M.cfg "
         "carries a wrong one and nothing else does ('only')",
     )
+    faults.add_argument(
+        "--end-new-sessions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the first N sessions that log in are ended at their first ajax.php call (as "
+        "another login of the same user ends them where concurrent logins are limited)",
+    )
     return p
 
 
@@ -275,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                 decoy_sesskey=args.decoy_sesskey,
                 ajax_redirect=args.ajax_redirect,
                 cookie_samesite=args.cookie_samesite,
+                end_new_sessions=args.end_new_sessions,
             ),
             light=args.light,
             dev_mode=args.dev_mode,

@@ -379,6 +379,8 @@ class TotaraApp:
             )
         cookie_headers: list[tuple[str, str]] = []
         session = self._session(request, cookie_headers)
+        if self.state.ended_at_first_call(session):  # the cookie now names no session
+            session = self._session(request, cookie_headers)
         sesskey = request.headers.get("x-totara-sesskey") or request.param("sesskey")
         with session.lock:
             answer = webapi.answer(payload, self.state, session, sesskey)

@@ -1,6 +1,7 @@
 """Test switches that make the bundled site misbehave the way real deployments do: a proxy's
 502, a PHP fatal error page, odd JSON, a dribbling or enormous answer, a gateway's redirect, a
-login form that posts to another origin, a decoy session cookie, a cookie with SameSite. None
+login form that posts to another origin, a decoy session cookie, a cookie with SameSite, sessions
+ended right after they log in. None
 of them is on unless asked for."""
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class Faults:
     # "before": a logged-in page carries decoy "sesskey":"…" values (a theme's comment, a
     # plugin's script) before M.cfg's own; "only": M.cfg's is wrong and no right one is there
     decoy_sesskey: str = ""
+    # the first this many sessions that log in are ended at their first ajax.php call, before
+    # it is answered (as another login of the same user ends them where concurrent logins are
+    # limited, or an administrator does): the call gets Totara's require_login
+    end_new_sessions: int = 0
 
     def ajax_override(self) -> tuple[int, bytes, list[tuple[str, str]]] | None:
         """The answer ajax.php gives instead of its own, if any."""

@@ -54,6 +54,7 @@ class SessionRecord:
     timemodified: float = field(default_factory=time.time)
     loginerrormsg: str | None = None
     wantsurl: str | None = None
+    called: bool = False  # an ajax.php call was made with it (Faults.end_new_sessions)
     # Totara serialises requests on one session (the session lock).
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -131,6 +132,17 @@ class SiteState:
     def terminate(self, record: SessionRecord) -> None:
         with self._lock:
             self._sessions.pop(record.sid, None)
+
+    def ended_at_first_call(self, record: SessionRecord) -> bool:
+        """Faults.end_new_sessions: whether this first ajax.php call of a logged-in session
+        ends it (it is then ended here)."""
+        with self._lock:
+            first, record.called = not record.called, True
+            if not (first and record.userid and self.faults.end_new_sessions > 0):
+                return False
+            self.faults.end_new_sessions -= 1
+            self._sessions.pop(record.sid, None)
+            return True
 
     def kill_sessions(self, username: str | None = None) -> int:
         """Test control: end every session (of one user); returns how many ended."""

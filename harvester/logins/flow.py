@@ -22,6 +22,7 @@ from ..errors import (
     HarvestError,
     LoginFlowError,
     LoginRefused,
+    SessionEndedAtOnce,
     UsageError,
 )
 from ..network.browser_trust import browser_network
@@ -48,6 +49,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_WAIT = 300.0  # seconds a --headed login waits for the person
+# A session the site ends before it is verified was most likely ended by something else (another
+# login of the user where concurrent logins are limited, an administrator, a kill at random in
+# tests/test_faults.py): an unattended login tries once more before it reports it.
+ONCE_MORE = "the site ended the new session at once (require_login); logging in once more"
 
 
 @dataclass(frozen=True)
@@ -198,14 +203,24 @@ def _through_agent(
     """The login done by the running agent and verified here; None when no agent can do it
     (then a browser of our own does). The site's answers (a refused password, a site that
     cannot be reached) are raised as they are."""
-    started = time.time()
-    captured = _agent_capture(profile, user, password, timeout, network)
-    if captured is None:
-        return None
     with credential_client(timeout, network=network) as http:
-        return _verified(
-            captured.sessions_of(profile, user, started), captured.landing_url, timeout, http
-        )
+        for last in (False, True):  # a session the site ends at once: one more login
+            started = time.time()
+            captured = _agent_capture(profile, user, password, timeout, network)
+            if captured is None:
+                return None
+            try:
+                return _verified(
+                    captured.sessions_of(profile, user, started),
+                    captured.landing_url,
+                    timeout,
+                    http,
+                )
+            except SessionEndedAtOnce:
+                if last:
+                    raise
+                log.warning(ONCE_MORE)
+    raise AssertionError("unreachable")
 
 
 def _agent_capture(
@@ -248,9 +263,19 @@ async def sign_in(
     Shared by `login` and `refresh`. *network*: how the site is reached (default: its own).
     With *use_agent*, an unattended login goes through a running agent when there is one;
     *browser* starts only when there is not."""
-    started = time.time()
     network = network or network_for(profile)
+
+    async def verified(captured: CapturedLogin, started: float) -> Session:
+        candidates = captured.sessions_of(profile, user, started)
+        if http is None:
+            with credential_client(timeout, network=network) as own:
+                return await asyncio.to_thread(
+                    _verified, candidates, captured.landing_url, timeout, own
+                )
+        return await asyncio.to_thread(_verified, candidates, captured.landing_url, timeout, http)
+
     if headed:
+        started = time.time()
         captured = await capture_headed(
             browser,
             profile,
@@ -260,18 +285,20 @@ async def sign_in(
             notify=notify or (lambda _message: None),
             network=network,
         )
-    else:
-        if not password:
-            raise UsageError("the password is empty")
-        redact.register(password)
+        return await verified(captured, started)
+    if not password:
+        raise UsageError("the password is empty")
+    redact.register(password)
+    for last in (False, True):  # a session the site ends at once: one more login (_once_more)
+        started = time.time()
         captured = await _captured(browser, profile, user, password, timeout, network, use_agent)
-    candidates = captured.sessions_of(profile, user, started)
-    if http is None:
-        with credential_client(timeout, network=network) as own:
-            return await asyncio.to_thread(
-                _verified, candidates, captured.landing_url, timeout, own
-            )
-    return await asyncio.to_thread(_verified, candidates, captured.landing_url, timeout, http)
+        try:
+            return await verified(captured, started)
+        except SessionEndedAtOnce:
+            if last:
+                raise
+            log.warning(ONCE_MORE)
+    raise AssertionError("unreachable")
 
 
 async def _captured(

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from ..errors import GraphQLError, InvalidSesskey, LoginFlowError, SessionExpired, SiteError
+from ..errors import (
+    GraphQLError,
+    InvalidSesskey,
+    LoginFlowError,
+    SessionEndedAtOnce,
+    SessionExpired,
+    SiteError,
+)
 from ..settings.reach import network_for_site
 from ..site.ajax import data_of, parse_answer
 from ..site.http import Answer, credential_client, exchange, maintenance
@@ -111,6 +118,13 @@ def verify_session(
 ) -> Session:
     """Return *session* marked verified, or raise LoginFlowError / SiteUnreachable."""
     result = check_session(session, page_url=page_url, timeout=timeout, http=http)
+    if result.ended:
+        raise SessionEndedAtOnce(
+            f"the site ended the new session before it could be verified ({result.reason}): "
+            "something ends this user's sessions (another login of the same user where "
+            "concurrent logins are limited, an administrator), or the login page only looked "
+            "logged in"
+        )
     if not result.valid:
         raise LoginFlowError(
             f"the site does not accept the captured session ({result.reason}); "
