@@ -1,5 +1,6 @@
 """keyring's automatic choice, remembered between processes (harvester/store/keyring_choice.py):
-each process here is a real one, against the suite's real Secret Service."""
+each process here is a real one, against the suite's real Secret Service. None runs in the
+pytest process: its keyring is the suite's (and other tests define backends in it)."""
 
 from __future__ import annotations
 
@@ -142,22 +143,34 @@ def test_python_keyring_backend_is_keyrings_own_and_nothing_is_remembered(
     assert not (cache_home / "harvester" / "keyring-backend.json").exists()
 
 
+# The same process, told that a remembered backend is in use which then fails at its first call.
+FAILING = """
+import json
+from harvester.store import keyring_access, keyring_choice
+
+class Gone:
+    def get_password(self, _service, _user):
+        raise RuntimeError("the remembered backend's service went away")
+
+import keyring
+gone = Gone()
+keyring.core._keyring_backend = gone  # as if recalled from memory
+chosen = keyring_access._chosen
+chosen.recalled, chosen.where = gone, keyring_choice.situation()
+value = keyring_access.get_secret("harvester:test:choice", "alice")
+print(json.dumps({"value": value, "remembered": chosen.remembered, "where": chosen.where}))
+"""
+
+
 def test_a_remembered_backend_that_fails_is_forgotten_and_keyrings_choice_answers(
-    monkeypatch: pytest.MonkeyPatch, cache_home: Path, stored_secret: str
+    cache_home: Path, stored_secret: str
 ) -> None:
-    from harvester.store import keyring_access, keyring_choice
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
-    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
-
-    class Gone:
-        def get_password(self, _service: str, _user: str) -> str:
-            raise RuntimeError("the remembered backend's service went away")
-
-    choice = keyring_access._Choice()
-    choice.backend, choice.remembered = Gone(), True
-    choice.where = keyring_choice.situation()
-    monkeypatch.setattr(keyring_access, "_chosen", choice)
-    assert keyring_access.get_secret("harvester:test:choice", "alice") == stored_secret
-    assert choice.remembered is False
-    assert memory(cache_home) == {choice.where: SECRET_SERVICE}
+    environment = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    environment.pop("PYTHON_KEYRING_BACKEND", None)
+    done = subprocess.run(
+        [sys.executable, "-c", FAILING], env=environment, capture_output=True, text=True,
+        timeout=60, check=True,
+    )  # fmt: skip
+    found = json.loads(done.stdout)
+    assert found["value"] == stored_secret and found["remembered"] is False
+    assert memory(cache_home) == {found["where"]: SECRET_SERVICE}

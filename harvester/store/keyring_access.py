@@ -118,51 +118,49 @@ def _translate(exc: BaseException, what: str) -> BaseException:
 
 
 class _Choice:
-    """This process's backend: keyring's choice, remembered between processes where keyring
-    would choose on its own (keyring_choice.py)."""
+    """This process's backend: whatever keyring holds (its own choice, PYTHON_KEYRING_BACKEND,
+    keyringrc.cfg, a backend a library user set with keyring.set_keyring()); when it holds
+    none, keyring's automatic choice, remembered between processes (keyring_choice.py)."""
 
     def __init__(self) -> None:
-        self.backend: Any = None
-        self.remembered = False
+        self.remembered = False  # the backend in use is one recalled from memory
+        self.recalled: Any = None  # the backend this put in keyring, from memory
         self.where = ""
         self.lock = threading.Lock()  # the proxy's and refresh's workers share it
 
     def get(self, *, fresh: bool = False) -> Any:
-        with self.lock:
-            if self.backend is None or fresh:
-                self.backend = self._choose(fresh)
-            return self.backend
-
-    def _choose(self, fresh: bool) -> Any:
+        """The backend; *fresh*: not one from memory (keyring chooses again)."""
         import keyring
 
         from . import keyring_choice
 
-        # keyring's `_keyring_backend` is set once something in this process chose or set a
-        # backend (keyring.set_keyring(), a library user's own call): that one is used, as
-        # keyring.get_keyring() gives it; so are PYTHON_KEYRING_BACKEND and keyringrc.cfg.
-        settled = getattr(keyring.core, "_keyring_backend", None) is not None and not fresh
-        self.remembered = False
-        if settled or chosen_explicitly():
-            return keyring.get_keyring()
-        self.where = keyring_choice.situation()
-        recalled = None if fresh else keyring_choice.recall(self.where)
-        if recalled is not None:
-            keyring.set_keyring(recalled)
-            self.remembered = True
-            return recalled
-        keyring.core.init_backend()  # keyring's own automatic choice, made now
-        chosen = keyring.get_keyring()
-        keyring_choice.remember(self.where, chosen)
-        return chosen
+        with self.lock:
+            in_use = getattr(keyring.core, "_keyring_backend", None)  # set once chosen
+            ours = in_use is not None and in_use is self.recalled
+            if in_use is not None and not (fresh and ours):
+                self.remembered = ours
+                return in_use
+            self.remembered, self.recalled = False, None
+            if chosen_explicitly():
+                keyring.core.init_backend()
+                return keyring.get_keyring()
+            self.where = keyring_choice.situation()
+            recalled = None if fresh else keyring_choice.recall(self.where)
+            if recalled is not None:
+                keyring.set_keyring(recalled)  # what keyring would choose: it answers the same
+                self.recalled, self.remembered = recalled, True
+                return recalled
+            keyring.core.init_backend()  # keyring's own automatic choice, made now
+            chosen = keyring.get_keyring()
+            keyring_choice.remember(self.where, chosen)
+            return chosen
 
     def forget(self) -> None:
         """The remembered backend failed: forget it, and let keyring choose afresh."""
         from . import keyring_choice
 
-        with self.lock:
-            keyring_choice.forget(self.where)
-            self.backend = self._choose(fresh=True)
+        keyring_choice.forget(self.where)
+        self.get(fresh=True)
 
 
 _chosen = _Choice()
