@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, Playwright, sync_playwright
 
 from harvester.devsite import DevSite
 from harvester.testing.private_keyring import PrivateSecretService, stop_process
@@ -87,7 +87,41 @@ def display() -> Iterator[str]:
     stop_process(proc)
 
 
-def person_page(port: int, prefix: str, seconds: float = 60) -> tuple[object, Page]:
+class OwnPlaywright:
+    """A test's own sync Playwright, whose driver keeps its temporary files (each connection's
+    and launch's `playwright-artifacts-*`, a launched browser's profile) in a folder of its
+    own, removed by stop(): a driver stopped without closing all it opened leaves them in
+    TMPDIR, /tmp here. `with OwnPlaywright() as playwright:` or start-and-stop()."""
+
+    def __init__(self) -> None:
+        self.folder = tempfile.mkdtemp(prefix="hvpw-", dir="/tmp")
+        saved = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = self.folder  # read once, by the driver as it starts
+        try:
+            self.playwright = sync_playwright().start()
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+        finally:
+            if saved is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = saved
+
+    def stop(self) -> None:
+        try:
+            self.playwright.stop()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> Playwright:
+        return self.playwright
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def person_page(port: int, prefix: str, seconds: float = 60) -> tuple[OwnPlaywright, Page]:
     """Attach to harvester's window over CDP, as a person's eyes and hands, and find the tab
     that shows *prefix*. The caller stops the returned Playwright; on failure it is stopped
     here (a started sync Playwright left behind breaks every later test's event loop).
@@ -96,7 +130,8 @@ def person_page(port: int, prefix: str, seconds: float = 60) -> tuple[object, Pa
     (measured: it sees them only on a new connection), and harvester makes its context after
     the browser's port opens: so this connects again every 2 s until the tab shows."""
     wait_for_port(port)
-    playwright = sync_playwright().start()
+    own = OwnPlaywright()
+    playwright = own.playwright
     seen: set[str] = set()
     try:
         deadline = time.monotonic() + seconds
@@ -107,13 +142,13 @@ def person_page(port: int, prefix: str, seconds: float = 60) -> tuple[object, Pa
                 for context in browser.contexts:
                     for page in context.pages:
                         if page.url.startswith(prefix):
-                            return playwright, page
+                            return own, page
                         seen.add(page.url)
                 time.sleep(0.1)
     except BaseException:
-        playwright.stop()
+        own.stop()
         raise
-    playwright.stop()
+    own.stop()
     raise AssertionError(f"no tab at {prefix}; tabs seen: {sorted(seen)}")
 
 

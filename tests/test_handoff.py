@@ -32,6 +32,7 @@ from .conftest import (
     ALICE_PASSWORD,
     BROWSER_ARGS,
     HarvestRunner,
+    OwnPlaywright,
     free_port,
     person_page,
     runner_agent,
@@ -149,14 +150,12 @@ def test_mozilla_cookie_jar_reads_the_very_cookie_the_site_set(handoff: Handoff)
 def test_a_playwright_context_from_the_storage_state_opens_the_site_logged_in(
     handoff: Handoff,
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     from harvester.logins.browser.launch import choose_browser
 
     state = export(handoff, "playwright", "state.json")
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
     assert json.loads(state.read_text())["harvester"]["sesskey"] == handoff.secret()["sesskey"]
-    with sync_playwright() as playwright:
+    with OwnPlaywright() as playwright:
         choice = choose_browser(playwright.chromium.executable_path)
         browser = playwright.chromium.launch(
             executable_path=choice.executable, args=["--disable-gpu"]
@@ -366,7 +365,7 @@ def test_open_shows_the_user_logged_in_and_ends_when_the_window_closes(
             assert page.url.startswith(f"{handoff.url}/totara/dashboard/")
             page.close()
         finally:
-            playwright.stop()  # type: ignore[attr-defined]
+            playwright.stop()
         _out, err = proc.communicate(timeout=60)
     finally:
         stop_process(proc)

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import keyring
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from harvester.devsite import DevSite
 from harvester.devsite.app import Request
@@ -27,6 +27,7 @@ from .conftest import (
     ALICE_PASSWORD,
     BROWSER_ARGS,
     HarvestRunner,
+    OwnPlaywright,
     free_port,
     person_page,
     wait_for_port,
@@ -74,7 +75,7 @@ def headed_login(
         try:
             person(page)  # type: ignore[arg-type]
         finally:
-            playwright.stop()  # type: ignore[attr-defined]
+            playwright.stop()
         out, err = proc.communicate(timeout=90)
     finally:
         stop_process(proc)
@@ -268,7 +269,7 @@ def test_login_through_a_remote_browser_over_cdp_leaves_it_running(
     gone = harvest("doctor", "--browser-endpoint", f"http://127.0.0.1:{free_port()}")
     assert gone.code == 1 and "browser: PROBLEM:" in gone.out and "not reachable" in gone.out
     # each login had its own context and closed it: only the browser's own default is left
-    with sync_playwright() as playwright:
+    with OwnPlaywright() as playwright:
         browser = playwright.chromium.connect_over_cdp(endpoint)
         assert len(browser.contexts) == 1
         assert all(not page.url.startswith(site.url) for page in browser.contexts[0].pages)

@@ -7,14 +7,13 @@ import time
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from harvester.devsite import DevSite
 from harvester.devsite.faults import Faults
 from harvester.devsite.weight import ASSET_PREFIXES
 from harvester.logins.browser.launch import choose_browser
 
-from .conftest import ALICE_PASSWORD, BROWSER_ARGS, HarvestRunner
+from .conftest import ALICE_PASSWORD, BROWSER_ARGS, HarvestRunner, OwnPlaywright
 
 # what the CLI's own browser loads and starts
 pytestmark = pytest.mark.own_browser
@@ -40,7 +39,7 @@ def test_a_full_page_load_carries_a_real_totara_pages_weight(
     make_totara_site: Callable[..., DevSite],
 ) -> None:
     site = make_totara_site({"alice": ALICE_PASSWORD})
-    with sync_playwright() as playwright:
+    with OwnPlaywright() as playwright:
         # the browser harvester itself would choose (Playwright's own, else the system's)
         choice = choose_browser(playwright.chromium.executable_path)
         browser = playwright.chromium.launch(

@@ -139,6 +139,17 @@ class _Server(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-connection (reset, broken pipe) is one log line, as a web
+        server logs it; anything else keeps socketserver's traceback."""
+        import sys
+
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            self._log(f"{client_address[0]} - - connection ended by the client: {error}")
+            return
+        super().handle_error(request, client_address)
+
     def log_access(self, client: str, line: str, status: int, size: int, seconds: float) -> None:
         when = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
         self._log(
