@@ -135,7 +135,7 @@ def app_for(command: str | None) -> typer.Typer:
     """The app that runs a command line whose command is *command*: one that holds that command
     alone, when it is one of ours, else the whole app (`--help`, `--version`, a misspelt name,
     which Typer then names). Typer builds every command's parameters from its signature on each
-    run (~55 ms for all of ours here, on every command); only the one run needs building. Its
+    run (~30 ms for all of ours here, on every command); only the one run needs building. Its
     usage lines, help and errors are the same either way (tests/test_cli_fast.py)."""
     commands = [info for info in app.registered_commands if _named(info) == command]
     groups = [group for group in app.registered_groups if group.name == command]

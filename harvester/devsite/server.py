@@ -6,6 +6,7 @@ import contextlib
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -142,8 +143,6 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away mid-connection (reset, broken pipe) is one log line, as a web
         server logs it; anything else keeps socketserver's traceback."""
-        import sys
-
         error = sys.exc_info()[1]
         if isinstance(error, (ConnectionError, TimeoutError)):
             self._log(f"{client_address[0]} - - connection ended by the client: {error}")

@@ -289,7 +289,7 @@ async def sign_in(
     if not password:
         raise UsageError("the password is empty")
     redact.register(password)
-    for last in (False, True):  # a session the site ends at once: one more login (_once_more)
+    for last in (False, True):  # a session the site ends at once: one more login (ONCE_MORE)
         started = time.time()
         captured = await _captured(browser, profile, user, password, timeout, network, use_agent)
         try:
