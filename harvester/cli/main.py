@@ -33,12 +33,13 @@ def run(argv: Sequence[str] | None = None, *, handle_signals: bool = True) -> in
     show_warnings()
     _forget_network_flags()  # an in-process caller's previous command set its own
     args = list(sys.argv[1:] if argv is None else argv)
+    command = _command(args)
     try:
-        if sys.stdout is None and _command(args) not in ("exec", None):
+        if sys.stdout is None and command not in ("exec", None):
             # started with stdout closed (harvest env >&-): there is nowhere to print to
             raise Failed("standard output is closed: nothing to write the answer to", 2)
         try:
-            result = app_for(_command(args))(args=args, standalone_mode=False)
+            result = app_for(command)(args=args, standalone_mode=False)
         except SystemExit as exc:  # typer.Exit from a command, or an eager --help/--version
             return exc.code if isinstance(exc.code, int) else 0
         except BrokenPipeError:

@@ -123,10 +123,17 @@ class _Choice:
     none, keyring's automatic choice, remembered between processes (keyring_choice.py)."""
 
     def __init__(self) -> None:
-        self.remembered = False  # the backend in use is one recalled from memory
         self.recalled: Any = None  # the backend this put in keyring, from memory
         self.where = ""
         self.lock = threading.Lock()  # the proxy's and refresh's workers share it
+
+    @property
+    def remembered(self) -> bool:
+        """Whether the backend keyring holds is the one recalled from memory."""
+        import keyring
+
+        in_use = getattr(keyring.core, "_keyring_backend", None)
+        return self.recalled is not None and in_use is self.recalled
 
     def get(self, *, fresh: bool = False) -> Any:
         """The backend; *fresh*: not one from memory (keyring chooses again)."""
@@ -136,11 +143,9 @@ class _Choice:
 
         with self.lock:
             in_use = getattr(keyring.core, "_keyring_backend", None)  # set once chosen
-            ours = in_use is not None and in_use is self.recalled
-            if in_use is not None and not (fresh and ours):
-                self.remembered = ours
+            if in_use is not None and not (fresh and self.remembered):
                 return in_use
-            self.remembered, self.recalled = False, None
+            self.recalled = None
             if chosen_explicitly():
                 keyring.core.init_backend()
                 return keyring.get_keyring()
@@ -148,7 +153,7 @@ class _Choice:
             recalled = None if fresh else keyring_choice.recall(self.where)
             if recalled is not None:
                 keyring.set_keyring(recalled)  # what keyring would choose: it answers the same
-                self.recalled, self.remembered = recalled, True
+                self.recalled = recalled
                 return recalled
             keyring.core.init_backend()  # keyring's own automatic choice, made now
             chosen = keyring.get_keyring()
