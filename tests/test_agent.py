@@ -20,7 +20,9 @@ import pytest
 
 from harvester.devsite import DevSite
 from harvester.devsite.app import Request
+from harvester.devsite.faults import Faults
 from harvester.logins.browser.processes import processes_using
+from harvester.logins.flow import ONCE_MORE
 
 from .conftest import ALICE_PASSWORD, HarvestRunner
 
@@ -126,7 +128,47 @@ def test_a_login_through_the_agent_stores_a_working_session(
     assert agent.status()["logins"] == 3
 
 
-def test_an_agent_killed_during_a_login_is_fallen_back_from_and_leaves_no_browser(
+def test_a_caller_whose_environment_is_the_agents_has_it_do_the_whole_login(
+    make_totara_site: Callable[..., DevSite],
+    harvest: HarvestRunner,
+    start_agent: Callable[..., Agent],
+) -> None:
+    """The agent resolves, checks, logs in, verifies and stores as the caller would: the same
+    line, exit codes, warnings and keyring entry; another environment is the caller's own job
+    (docs/agent.md, "Which side does what")."""
+    site = make_totara_site({"alice": ALICE_PASSWORD})
+    agent = start_agent()
+    login = harvest.login(site.url)
+    assert (login.code, login.err) == (0, ""), login.err
+    assert login.out == f"Logged in alice at {site.url} (cookie TotaraSession)\n"
+    assert agent.log.count("whole login for alice") == 1
+    assert harvest("request", "totara_webapi_status", "-u", "alice", "--site", site.url).code == 0
+    # the saved password, with no --password-stdin (stdin is no terminal: nobody to ask)
+    assert harvest.login(site.url, "--save-password").code == 0
+    saved = harvest("login", "-u", "alice", "--site", site.url)
+    assert saved.code == 0, saved.err
+    assert agent.log.count("whole login for alice") == 3
+    # a refused password: the site's refusal and its exit code; the stored session is kept
+    kept = stored(site.url)
+    refused = harvest.login(site.url, password="wrong")
+    assert refused.code == 3 and "refused the login" in refused.err, refused.err
+    assert refused.err.count("\n") == 1 and stored(site.url) == kept
+    # the library's warnings reach the caller's stderr (a session ended at once: once more)
+    site.state.faults = Faults(end_new_sessions=1)
+    again = harvest.login(site.url)
+    assert again.code == 0 and again.err == f"harvest: warning: {ONCE_MORE}\n", again.err
+    site.state.faults = Faults()
+    # another environment, or a relative path in it: the caller's own login, the agent's browser
+    logins = agent.status()["logins"]
+    for other in (ELSEWHERE, {"XDG_STATE_HOME": "state"}):
+        elsewhere = harvest.login(site.url, **other)
+        assert elsewhere.code == 0, elsewhere.err
+    assert agent.status()["logins"] == logins + 2  # type: ignore[operator]
+    assert agent.log.count("whole login for alice") == 5
+    assert agent.log.count("whole login for alice") == agent.log.count("stored in") + 1
+
+
+def test_a_caller_that_goes_away_during_a_whole_login_has_nothing_stored(
     make_totara_site: Callable[..., DevSite],
     harvest: HarvestRunner,
     start_agent: Callable[..., Agent],
@@ -144,6 +186,46 @@ def test_an_agent_killed_during_a_login_is_fallen_back_from_and_leaves_no_browse
     proc = harvest.popen(
         "login", "-u", "alice", "--site", site.url, "--password-stdin",
         input=f"{ALICE_PASSWORD}\n",
+    )  # fmt: skip
+    try:
+        assert asked.wait(60), "the agent never asked for the login page"
+        proc.kill()  # the caller, by its pid: Ctrl-C or a killed script
+        proc.communicate(timeout=30)
+    finally:
+        release.set()
+    deadline = time.monotonic() + 60
+    while "went away; nothing was stored" not in agent.log and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "the caller or the agent went away; nothing was stored" in agent.log
+    assert stored(site.url) is None
+    assert harvest.login(site.url).code == 0 and stored(site.url) is not None  # it goes on
+
+
+# A caller whose environment is the agent's has it do the whole login; any other variable
+# (here one nobody reads) makes the caller do it, the agent driving only the browser.
+ELSEWHERE = {"SOME_OTHER_SETTING": "1"}
+
+
+@pytest.mark.parametrize("way", ["whole login", "browser part"])
+def test_an_agent_killed_during_a_login_is_fallen_back_from_and_leaves_no_browser(
+    make_totara_site: Callable[..., DevSite],
+    harvest: HarvestRunner,
+    start_agent: Callable[..., Agent],
+    way: str,
+) -> None:
+    site = make_totara_site({"alice": ALICE_PASSWORD})
+    agent = start_agent()
+    asked, release = threading.Event(), threading.Event()
+
+    def hold(where: str, request: Request) -> None:
+        if where == "site" and request.path.endswith("/login/index.php") and not asked.is_set():
+            asked.set()
+            release.wait(60)
+
+    site.hold = hold
+    proc = harvest.popen(
+        "login", "-u", "alice", "--site", site.url, "--password-stdin",
+        input=f"{ALICE_PASSWORD}\n", **(ELSEWHERE if way == "browser part" else {}),
     )  # fmt: skip
     try:
         assert asked.wait(60), "the agent's browser never asked for the login page"

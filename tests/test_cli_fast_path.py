@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from harvester.cli import run
 from harvester.cli.app import app
-from harvester.cli.fast import ENV_OPTIONS, parse_env, run_fast
+from harvester.cli.fast import ENV_OPTIONS, LOGIN_OPTIONS, parse_env, parse_login, run_fast
 from harvester.store.session import Session
 from harvester.store.sessions import SessionStore
 
@@ -78,6 +78,37 @@ def test_the_fast_path_knows_exactly_the_options_of_the_command() -> None:
     } - {"--help"}
     assert set(ENV_OPTIONS) == typer_options
     assert {param.name for param in command.params} == {p for p, _ in ENV_OPTIONS.values()}
+
+
+def test_the_login_fast_path_knows_only_options_of_the_command_as_it_reads_them() -> None:
+    """`harvest login`'s fast path (an agent doing the whole login) takes a subset of the
+    command's options: each the same parameter, flag or value, and --timeout's range."""
+    command = typer.main.get_command(app).commands["login"]  # type: ignore[attr-defined]
+    params = {opt: param for param in command.params for opt in param.opts}
+    for option, (name, takes_value) in LOGIN_OPTIONS.items():
+        assert params[option].name == name
+        assert params[option].is_flag is not takes_value  # type: ignore[attr-defined]
+    timeout = params["--timeout"].type
+    assert (timeout.min, timeout.max) == (0.1, 86400)  # type: ignore[attr-defined]
+    assert parse_login(["--timeout", "0.1"]) is not None
+    for bad in ("0.09", "86401", "nan", "inf", "soon"):
+        assert parse_login(["--timeout", bad]) is None  # the full command line says why
+    for other in (["--headed"], ["--no-agent"], ["--browser-path", "x"], ["-ualice"]):
+        assert parse_login(other) is None
+
+
+def test_login_takes_the_full_command_line_when_no_agent_listens(tmp_path: Path) -> None:
+    plain = ["login", "-u", "alice", "--site", SITE, "--password-stdin"]
+    assert parse_login(plain[1:]) is not None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HARVEST_AGENT_DIR", str(tmp_path))
+        assert run_fast(plain) is None  # no socket there
+        (tmp_path / "agent.sock").touch()
+        patch.setenv("HARVEST_AGENT", "0")
+        assert run_fast(plain) is None
+        patch.delenv("HARVEST_AGENT")
+        patch.setenv("HARVEST_BROWSER_ENDPOINT", "ws://127.0.0.1:9/")
+        assert run_fast(plain) is None
 
 
 @pytest.mark.parametrize(

@@ -84,8 +84,8 @@ def test_no_secret_anywhere_after_every_command(
             entry = json.loads(raw)
             secrets.update({entry["cookie_value"], entry["sesskey"]})
 
-    def run(*args: str, input: str | None = None) -> Result:
-        result = harvest(*args, input=input, **debug)
+    def run(*args: str, input: str | None = None, **env: str) -> Result:
+        result = harvest(*args, input=input, **debug, **env)
         outputs.append((" ".join(args), result))
         return result
 
@@ -111,15 +111,20 @@ def test_no_secret_anywhere_after_every_command(
         site.state.expire_sessions("alice")
         assert run("refresh", "--all").code == 0
         remember_session()
-        # the agent: its log, its command line and its browser's, through a login and a refresh
+        # the agent: its log, its command line and its browser's, through a whole login (the
+        # caller's environment is its own), the browser part of one (another environment) and
+        # a refresh
         assert run("agent", "start").code == 0
-        through = run("login", "--site", "lms", "--password-stdin", input=f"{CANARY_PASSWORD}\n")
-        assert through.code == 0, through.err
-        remember_session()
+        for other in ({}, {"SOME_OTHER_SETTING": "1"}):
+            through = run(
+                "login", "--site", "lms", "--password-stdin", input=f"{CANARY_PASSWORD}\n", **other
+            )  # fmt: skip
+            assert through.code == 0, through.err
+            remember_session()
         site.state.expire_sessions("alice")
         assert run("refresh", "--all").code == 0
         remember_session()
-        assert '"logins": 2' in run("agent", "status", "--json").out
+        assert '"logins": 3' in run("agent", "status", "--json").out
         assert run("agent", "stop").code == 0
         assert run("site", "list").code == 0
         assert run("schedule", "show").code == 0
@@ -148,7 +153,7 @@ def test_no_secret_anywhere_after_every_command(
         assert run("logout", "--site", "lms", "--forget-password").code == 0
         assert run("status").code == 0
 
-    assert len(secrets) >= 16  # the password, seven sessions' cookie and sesskey, the token
+    assert len(secrets) >= 18  # the password, eight sessions' cookie and sesskey, the token
     forms = set(secrets) | {quote(s) for s in secrets} | {quote_plus(s) for s in secrets}
     found: list[str] = []
     for command, result in outputs:
@@ -160,7 +165,8 @@ def test_no_secret_anywhere_after_every_command(
     for args in argv.seen:
         found += [f"argv: {args[:80]}" for s in forms if s in args]
     assert any("chromium" in a for a in argv.seen)  # the logins' browsers were watched
-    assert "captured in" in (harvest.agent_dir / "agent.log").read_text()  # its log is scanned
+    agent_log = (harvest.agent_dir / "agent.log").read_text()  # its log is scanned
+    assert "captured in" in agent_log and "whole login for alice" in agent_log
     roots = [tmp_path, harvest.tmpdir, harvest.agent_dir, Path(os.environ["HOME"])]
     for path, data in files_under(*roots):
         found += [f"file: {path}" for s in forms if s.encode() in data]

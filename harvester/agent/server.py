@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import fcntl
 import json
 import logging
@@ -19,15 +20,13 @@ import signal
 import socket
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import redact
 from ..errors import BrowserUnavailable, HarvestError, UsageError, first_line
 from ..logins.agent_link import (
-    MAX_MESSAGE,
-    AgentUnavailable,
-    ask,
     captured_to_wire,
     error_to_wire,
     network_from_wire,
@@ -41,8 +40,10 @@ from ..network.browser_trust import BrowserNetwork, browser_network
 from ..network.reach import Network
 from ..settings.config import SiteProfile
 from ..version import __version__
+from .client import MAX_MESSAGE, AgentUnavailable, ask, environment_digest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 DEFAULT_IDLE = 15 * 60.0
 DEFAULT_MEMORY_MIB = 2048
 BROWSER_START_SECONDS = 60.0
@@ -92,6 +93,8 @@ class Agent:
         self.stopping = asyncio.Event()
         self._closing: set[asyncio.Future[None]] = set()
         self._lock_file: Any = None
+        # whom it may log in for from start to finish: a caller whose environment is its own
+        self.environment = environment_digest()
 
     # -- life ----------------------------------------------------------------------------------
     async def serve(self, ready: asyncio.Event | None = None) -> None:
@@ -106,6 +109,7 @@ class Agent:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stopping.set)
+        _JobWarnings.attach()
         log.info("agent %s (pid %d) listening on %s", __version__, os.getpid(), self.socket)
         idle = asyncio.ensure_future(self._idle_watch())
         warm = asyncio.ensure_future(self._warm_up())
@@ -154,12 +158,15 @@ class Agent:
                 return
 
     async def _warm_up(self) -> None:
-        """Start the plain browser and one lean context now, so the first login is warm."""
+        """Start the plain browser and one lean context now, so the first login is warm; and
+        import what a whole login needs (httpx, keyring and its backend), meanwhile."""
+        imports = asyncio.ensure_future(asyncio.to_thread(_import_whole_login))
         try:
             browsers = self._browsers_for(BrowserNetwork())
             await browsers.get()
             async with browsers.pool.page(lean=True, timeout=BROWSER_START_SECONDS):
                 pass
+            await imports
         except Exception as exc:  # the first login will say what is wrong
             log.info("warming up failed: %s", redact.redact(first_line(exc)))
 
@@ -226,6 +233,8 @@ class Agent:
             return {"ok": True, "pid": os.getpid()}
         if op == "login":
             return await self._login(request)
+        if op == "login_here":
+            return await self._login_here(request, reader)
         return _failure(UsageError(f"unknown request {str(op)[:40]!r}"))
 
     def status(self) -> dict[str, Any]:
@@ -243,7 +252,7 @@ class Agent:
         }
 
     async def _login(self, request: dict[str, Any]) -> dict[str, Any]:
-        started = time.monotonic()
+        """The browser part of a caller's login (logins/agent_link.py)."""
         try:
             password = str(request["password"])
             redact.register(password)
@@ -256,21 +265,99 @@ class Agent:
         except (KeyError, TypeError, ValueError) as exc:
             return _failure(UsageError(f"a login request without {exc}"))
         try:
-            trust = await asyncio.to_thread(browser_network, [network], timeout)
-            captured = await self._capture(trust, profile, user, password, timeout, network)
+            captured = await self._captured_for(profile, user, password, timeout, network)
         except HarvestError as exc:
-            log.info("login for %s at %s: %s", user, profile.wwwroot, redact.redact(exc.message))
             return _failure(exc)
         except Exception as exc:
-            message = redact.redact(f"unexpected {type(exc).__name__}: {first_line(exc)}")
-            log.info("login for %s at %s: %s", user, profile.wwwroot, message)
-            return _failure(HarvestError(message))
+            return _failure(_unexpected(exc))
+        return {"ok": True, "captured": captured_to_wire(captured)}
+
+    async def _captured_for(
+        self, profile: SiteProfile, user: str, password: str, timeout: float, network: Network
+    ) -> CapturedLogin:
+        """The browser part of a login in this agent's warm browser for *network*'s trust."""
+        started = time.monotonic()
+        try:
+            trust = await asyncio.to_thread(browser_network, [network], timeout)
+            captured = await self._capture(trust, profile, user, password, timeout, network)
+        except Exception as exc:
+            why = exc.message if isinstance(exc, HarvestError) else _unexpected(exc).message
+            log.info("login for %s at %s: %s", user, profile.wwwroot, redact.redact(why))
+            raise
         finally:
             await self._recycle_if_heavy()
         self.logins += 1
         elapsed = (time.monotonic() - started) * 1000
         log.info("login for %s at %s: captured in %.0f ms", user, profile.wwwroot, elapsed)
-        return {"ok": True, "captured": captured_to_wire(captured)}
+        return captured
+
+    async def _login_here(
+        self, request: dict[str, Any], reader: asyncio.StreamReader
+    ) -> dict[str, Any]:
+        """A whole `harvest login` for a caller whose environment is this agent's own
+        (client.login_here): the same flow the caller would run (logins/flow.py), with this
+        agent's warm browser for the browser part, in a thread of its own. Nothing is stored
+        once the caller has gone away (Ctrl-C) or the agent is stopping."""
+        if not self.environment or request.get("environment") != self.environment:
+            return _failure(AgentUnavailable("the caller's environment is not the agent's"))
+        try:
+            site, user = str(request["site"]), str(request["user"])
+            password = None if request["password"] is None else str(request["password"])
+            prompt, save = bool(request["prompt"]), bool(request["save_password"])
+            timeout = float(request["timeout"])
+        except (KeyError, TypeError, ValueError) as exc:
+            return _failure(UsageError(f"a login request without {exc}"))
+        if password:
+            redact.register(password)
+        loop = asyncio.get_running_loop()
+
+        def capture(
+            profile: SiteProfile, user: str, password: str, timeout: float, network: Network
+        ) -> CapturedLogin:
+            job = self._captured_for(profile, user, password, timeout, network)
+            return asyncio.run_coroutine_threadsafe(job, loop).result()
+
+        def before_store() -> None:
+            if reader.at_eof() or self.stopping.is_set():
+                raise AgentUnavailable("the caller or the agent went away; nothing was stored")
+
+        def whole_login() -> dict[str, Any]:
+            from ..logins.flow import PasswordSource, login_with
+            from ..settings.reach import forget_resolved
+            from ..store.sessions import SessionStore
+
+            forget_resolved()  # as in a new process: the config and its files are read again
+            source = PasswordSource(prompt=_ask_the_caller if prompt else None)
+            session = login_with(
+                site,
+                user,
+                source if password is None else password,
+                store=SessionStore(),
+                save_password=save,
+                timeout=timeout,
+                capture=capture,
+                own_browser=False,
+                before_store=before_store,
+            )
+            return {
+                "user": session.user,
+                "wwwroot": str(session.wwwroot),
+                "cookie_name": session.cookie_name,
+            }
+
+        said: list[str] = []
+        started = time.monotonic()
+        try:
+            done = await asyncio.to_thread(_JobWarnings.collecting, said, whole_login)
+        except Exception as exc:
+            failure = exc if isinstance(exc, HarvestError) else _unexpected(exc)
+            log.info("whole login for %s at %s: %s", user, site, redact.redact(failure.message))
+            return {**_failure(failure), "warnings": said}
+        elapsed = (time.monotonic() - started) * 1000
+        log.info(
+            "whole login for %s at %s: stored in %.0f ms", done["user"], done["wwwroot"], elapsed
+        )
+        return {"ok": True, "done": {**done, "warnings": said}}
 
     async def _capture(
         self,
@@ -314,7 +401,55 @@ class Agent:
 
 
 def _failure(exc: HarvestError) -> dict[str, Any]:
-    return {"ok": False, "error": error_to_wire(exc)}
+    """A refusal, its message masked of every secret this agent was given."""
+    error = error_to_wire(exc)
+    return {"ok": False, "error": {**error, "message": redact.redact(error["message"])}}
+
+
+def _unexpected(exc: BaseException) -> HarvestError:
+    return HarvestError(redact.redact(f"unexpected {type(exc).__name__}: {first_line(exc)}"))
+
+
+def _ask_the_caller(_text: str) -> str:
+    """No saved password, and the caller can ask for one at its terminal: it does, and logs in
+    itself (the agent never prompts)."""
+    raise AgentUnavailable("no saved password: the caller asks for one")
+
+
+def _import_whole_login() -> None:
+    """What a whole login (`login_here`) imports, and keyring's backend, ahead of the first."""
+    from ..logins import flow  # noqa: F401  (httpx, the flow)
+    from ..store.keyring_access import backend_name
+
+    backend_name()
+
+
+class _JobWarnings(logging.Handler):
+    """The library's warnings during a whole login, for the caller to print (as its own
+    process would); secrets masked. Each login's list travels in its context (contextvars),
+    so concurrent logins keep theirs apart."""
+
+    current: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+        "harvester_job_warnings", default=None
+    )
+
+    def emit(self, record: logging.LogRecord) -> None:
+        said = self.current.get()
+        if said is not None:
+            said.append(redact.redact(record.getMessage()))
+
+    @classmethod
+    def attach(cls) -> None:
+        logger = logging.getLogger("harvester")
+        if not any(isinstance(h, cls) for h in logger.handlers):
+            logger.addHandler(cls(logging.WARNING))
+            if logger.level == logging.NOTSET or logger.level > logging.WARNING:
+                logger.setLevel(logging.WARNING)
+
+    @classmethod
+    def collecting(cls, said: list[str], work: Callable[[], T]) -> T:
+        cls.current.set(said)  # in the context asyncio.to_thread copied for this call
+        return work()
 
 
 def peer_uid(sock: socket.socket) -> int | None:

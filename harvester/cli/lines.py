@@ -39,12 +39,21 @@ def print_failure(failed: Failed) -> int:
     return failed.code
 
 
+def print_warning(message: str) -> None:
+    print(f"harvest: warning: {redact.redact(message)}", file=sys.stderr)
+
+
+def logged_in_line(user: str, wwwroot: str, cookie_name: str) -> str:
+    """What `harvest login` prints when it has stored a session."""
+    return f"Logged in {user} at {wwwroot} (cookie {cookie_name})"
+
+
 class _WarningLines(logging.Handler):
     """The library's warnings (a damaged index set aside, …), one `harvest: warning:` line
     each on stderr, always, secrets masked."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        print(f"harvest: warning: {redact.redact(record.getMessage())}", file=sys.stderr)
+        print_warning(record.getMessage())
 
 
 def show_warnings() -> None:

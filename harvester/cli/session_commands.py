@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
@@ -75,31 +74,21 @@ def login(
     --save-password, else a hidden prompt; it is never a command-line argument. With --headed
     you log in yourself in a browser window and harvester captures the session.
     """
-    from ..logins.flow import PasswordSource
-    from ..logins.flow import login as log_in
-    from ..settings.config import BrowserOptions
+    from .fast import login as log_in
 
-    def prompt(text: str) -> str:
-        import getpass
-
-        return getpass.getpass(text)
-
-    session = log_in(
-        site,
+    log_in(
         user,
-        PasswordSource(
-            stdin=sys.stdin if password_stdin else None,
-            prompt=prompt if sys.stdin.isatty() else None,
-        ),
-        save_password=save_password,
-        timeout=timeout,
+        site,
+        password_stdin,
+        save_password,
+        timeout,
         headed=headed,
         wait=wait,
-        notify=lambda message: typer.echo(message, err=True),
-        browser=BrowserOptions(path=browser_path, channel=channel, endpoint=browser_endpoint),
-        use_agent=not no_agent,
+        browser_path=browser_path,
+        channel=channel,
+        browser_endpoint=browser_endpoint,
+        no_agent=no_agent,
     )
-    typer.echo(f"Logged in {session.user} at {session.wwwroot} (cookie {session.cookie_name})")
 
 
 @app.command()

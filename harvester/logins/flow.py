@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import sys
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from .. import redact
+from ..agent.client import AgentUnavailable, agent_wanted
 from ..errors import (
     BrowserUnavailable,
     HarvestError,
@@ -33,7 +35,7 @@ from ..settings.targets import resolve_target
 from ..site.http import credential_client
 from ..store.session import Session
 from ..store.sessions import SessionStore
-from .agent_link import AgentUnavailable, agent_login, agent_wanted, serves
+from .agent_link import agent_login, serves
 from .browser.contexts import ContextPool
 from .browser.login_pages import WINDOW_CLOSED, capture_headed, login_with_password
 from .browser.outcome import CapturedLogin
@@ -65,6 +67,11 @@ class PasswordSource:
     prompt: Callable[[str], str] | None = None
 
 
+# The browser part of a login done elsewhere (a running agent): (profile, user, password,
+# timeout, network) -> what the browser saw.
+Capture = Callable[[SiteProfile, str, str, float, "Network"], CapturedLogin]
+
+
 def login(
     site: str | SiteProfile,
     user: str,
@@ -91,7 +98,42 @@ def login(
     never replaces a working stored session. An unattended login goes through a running
     `harvest agent` unless *use_agent* is False (or HARVEST_AGENT=0): agent_link.py.
     """
-    store = store or SessionStore()
+    return login_with(
+        site,
+        user,
+        password,
+        store=store or SessionStore(),
+        save_password=save_password,
+        timeout=timeout,
+        headed=headed,
+        wait=wait,
+        notify=notify,
+        browser=browser,
+        capture=agent_login if agent_wanted(use_agent) else None,
+    )
+
+
+def login_with(
+    site: str | SiteProfile,
+    user: str,
+    password: str | PasswordSource | None,
+    *,
+    store: SessionStore,
+    save_password: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    headed: bool = False,
+    wait: float = DEFAULT_WAIT,
+    notify: Callable[[str], None] | None = None,
+    browser: BrowserOptions | None = None,
+    capture: Capture | None = None,
+    own_browser: bool = True,
+    before_store: Callable[[], None] = lambda: None,
+) -> Session:
+    """`login`, with the browser part done by *capture* when it may be (an unattended login
+    that the agent serves, agent_link.serves), else in a browser of this process. The agent
+    runs a whole `harvest login` with its own warm browser as *capture*, *own_browser* False
+    (a login it cannot do that way is AgentUnavailable, for the caller to do itself) and
+    *before_store* raising when the caller has gone away (nothing is stored then)."""
     profile, user = resolve_target(site, user, store, for_login=True)
     saved = False
     if isinstance(password, PasswordSource):
@@ -142,25 +184,27 @@ def login(
             network=network,
         )
 
+    why_not = "a --headed login" if headed else serves(profile, network, browser)
     try:
-        if (
-            password
-            and not headed
-            and agent_wanted(use_agent)
-            and not serves(profile, network, browser)
-        ):
+        if password and capture is not None and not why_not:
             # The checks run while the agent logs in (the keyring's first use is the slow part
             # of them); a failed check wins over the agent's answer, as it would over a
             # browser's ("nothing is listening" says more than ERR_CONNECTION_REFUSED).
             with ThreadPoolExecutor(1, thread_name_prefix="harvester-preflight") as pool:
-                checks = pool.submit(preflight)
+                # (in this context: what it logs is this login's, contextvars)
+                checks = pool.submit(contextvars.copy_context().run, preflight)
                 try:
-                    through_agent = _through_agent(profile, user, password, timeout, network)
+                    through_agent = _through_agent(
+                        profile, user, password, timeout, network, capture, own_browser
+                    )
                 finally:
                     checks.result()
             checked = True
             if through_agent is not None:
+                before_store()
                 return _stored(store, through_agent, profile, user, password, save_password)
+        if not own_browser:
+            raise AgentUnavailable(f"{why_not or 'no password'}: not through the agent")
         session = run_with_lazy_browser(
             work,
             timeout,
@@ -171,6 +215,7 @@ def login(
         )
     except LoginRefused as exc:
         raise _with_saved_hint(exc, user, saved) from None
+    before_store()
     return _stored(store, session, profile, user, password, save_password)
 
 
@@ -198,15 +243,24 @@ def _with_saved_hint(exc: LoginRefused, user: str, saved: bool) -> LoginRefused:
 
 
 def _through_agent(
-    profile: SiteProfile, user: str, password: str, timeout: float, network: Network
+    profile: SiteProfile,
+    user: str,
+    password: str,
+    timeout: float,
+    network: Network,
+    capture: Capture,
+    fall_back: bool = True,
 ) -> Session | None:
-    """The login done by the running agent and verified here; None when no agent can do it
-    (then a browser of our own does). The site's answers (a refused password, a site that
-    cannot be reached) are raised as they are."""
+    """The login done by *capture* (the running agent) and verified here; None when no agent
+    can do it and *fall_back* (then a browser of our own does). The site's answers (a refused
+    password, a site that cannot be reached) are raised as they are."""
     with credential_client(timeout, network=network) as http:
         for last in (False, True):  # a session the site ends at once: one more login
             started = time.time()
-            captured = _agent_capture(profile, user, password, timeout, network)
+            if fall_back:
+                captured = _agent_capture(profile, user, password, timeout, network, capture)
+            else:
+                captured = capture(profile, user, password, timeout, network)
             if captured is None:
                 return None
             try:
@@ -224,13 +278,18 @@ def _through_agent(
 
 
 def _agent_capture(
-    profile: SiteProfile, user: str, password: str, timeout: float, network: Network
+    profile: SiteProfile,
+    user: str,
+    password: str,
+    timeout: float,
+    network: Network,
+    capture: Capture = agent_login,
 ) -> CapturedLogin | None:
     """The browser part of the login, done by the running agent; None when no agent can do
     it (said, when it matters, by _fall_back). The site's own answers (a refused password)
     are raised as they are."""
     try:
-        return agent_login(profile, user, password, timeout=timeout, network=network)
+        return capture(profile, user, password, timeout, network)
     except (AgentUnavailable, BrowserUnavailable) as exc:
         _fall_back(exc)
         return None

@@ -32,6 +32,13 @@ def use_command_line(options: NetworkOptions) -> None:
     _resolved.clear()
 
 
+def forget_resolved() -> None:
+    """Resolve every site again, and announce an insecure one again, as a new process would
+    (the agent, for each whole login it does for a caller)."""
+    _resolved.clear()
+    _warned.clear()
+
+
 def network_for(profile: SiteProfile) -> Network:
     """How *profile*'s site is reached (cached for the process). Announces an insecure site
     with one warning line."""
