@@ -159,6 +159,35 @@ def login_profile(site: DevSite, env: dict[str, str], runs: int) -> list[tuple[s
     ]
 
 
+def agent_profile(
+    site: DevSite, env: dict[str, str], agent_dir: Path, runs: int
+) -> list[tuple[str, float]]:
+    """Where a cold `harvest login` goes when the running agent does the whole login: the
+    process's start and imports (measured), the agent's whole login (its log's "stored in",
+    for these runs), and the rest (the socket, printing, exit)."""
+    python = sys.executable
+    bare = median_seconds(lambda: run_quiet([python, "-c", "pass"]), runs)
+    fast = "import harvester.cli.fast, harvester.logins.agent_socket, harvester.cli.lines"
+    imports = median_seconds(lambda: run_quiet([python, "-c", fast]), runs)
+    log = agent_dir / "agent.log"
+    before = log.read_text().count("stored in")
+    whole = median_seconds(lambda: cold_cli_login(site, env), runs, warmup=0)
+    stored = [
+        float(line.rsplit("stored in ", 1)[1].split()[0]) / 1000
+        for line in log.read_text().splitlines()
+        if "stored in" in line
+    ][before:]
+    in_agent = statistics.median(stored)
+    return [
+        ("the interpreter starts", bare),
+        ("imports of the fast path (json, socket, hashlib: no Typer, httpx or keyring)",
+         imports - bare),
+        ("the agent's whole login (config, keyring check, probe, warm browser, verify, store)",
+         in_agent),
+        ("the rest: the socket exchange, printing, exit", whole - imports - in_agent),
+    ]  # fmt: skip
+
+
 def agent_refresh_rows(size: int, env: dict[str, str]) -> list[tuple[str, str, float, float, int]]:
     """`refresh --all` of *size* expired users, with an agent and without, same run."""
     with users_with_saved_passwords(size) as (site, store, targets):
@@ -367,6 +396,7 @@ def refresh_rows(sizes: list[int]) -> list[tuple[str, str, float, float, int]]:
 MEMORY: list[tuple[int, float, float, float, int]] = []
 GOALS: list[tuple[str, str, bool]] = []  # (goal, what was measured, met)
 PROFILE: list[tuple[str, float]] = []  # a cold login's steps
+AGENT_PROFILE: list[tuple[str, float]] = []  # the same, an agent doing the whole login
 OVERHEAD: list[tuple[str, float, float]] = []  # (what, seconds over raw HTTP, goal)
 PROXY_LATENCY: list[tuple[str, float]] = []  # the median latency the proxy adds to one call
 
@@ -424,8 +454,23 @@ def main() -> int:
         run_quiet([HARVEST, "agent", "start"], env)
         try:
             through_agent = median_seconds(lambda: cold_cli_login(site, env), n_cold, warmup=2)
+            # another environment: the CLI does all but the browser part (docs/agent.md)
+            elsewhere = {**env, "SOME_OTHER_SETTING": "1"}
+            browser_part = median_seconds(lambda: cold_cli_login(site, elsewhere), n_cold)
+            AGENT_PROFILE.extend(agent_profile(site, env, Path(agent_dir), n_cold))
         finally:
             run_quiet([HARVEST, "agent", "stop"], env)
+        AGENT_PROFILE.append(("the whole `harvest login`, cold, agent running", through_agent))
+        rows.append(
+            (
+                "`harvest login`, cold process, agent doing the browser part only "
+                "(another environment)",
+                "raw-HTTP login",
+                browser_part,
+                raw,
+                n_cold,
+            )
+        )
         rows.append(
             (
                 "`harvest login`, cold process, `harvest agent` running",
@@ -598,6 +643,11 @@ def main() -> int:
     print("| --- | --- | --- |")
     for aim, measured, reached in GOALS:
         print(f"| {aim} | {measured} | {'yes' if reached else 'no'} |")
+    print("\nA cold `harvest login` with an agent running, step by step (medians, this run):\n")
+    print("| step | time |")
+    print("| --- | ---: |")
+    for step, seconds in AGENT_PROFILE:
+        print(f"| {step} | {seconds * 1000:.0f} ms |")
     print("\nA cold `harvest login` without an agent, step by step (medians, this run):\n")
     print("| step | time |")
     print("| --- | ---: |")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BrowserUnavailable, HarvestError
-from .client import agent_folder, ask
+from ..logins.agent_socket import agent_folder, ask
 from .server import DEFAULT_IDLE, DEFAULT_MEMORY_MIB, Agent, agent_answers, prepare_folder
 
 log = logging.getLogger(__name__)

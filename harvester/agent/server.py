@@ -32,6 +32,7 @@ from ..logins.agent_link import (
     network_from_wire,
     profile_from_wire,
 )
+from ..logins.agent_socket import MAX_MESSAGE, AgentUnavailable, ask, environment_digest
 from ..logins.browser.login_pages import login_with_password
 from ..logins.browser.outcome import CapturedLogin
 from ..logins.browser.processes import processes_using
@@ -40,7 +41,6 @@ from ..network.browser_trust import BrowserNetwork, browser_network
 from ..network.reach import Network
 from ..settings.config import SiteProfile
 from ..version import __version__
-from .client import MAX_MESSAGE, AgentUnavailable, ask, environment_digest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -5,7 +5,7 @@ Shells and scripts run `harvest env` all day; Typer's import alone is ~60 ms of 
 full command line costs before any work. So `harvest env` with plain options (`--user NAME`,
 `--site=URL`, `-f json`, …) is parsed here, without Typer, and runs the same library call with
 the same error lines and exit codes; so is `harvest login` when a running agent can do the
-whole login (agent/client.py). Anything else (`--help`, an unknown or malformed option,
+whole login (logins/agent_socket.py). Anything else (`--help`, an unknown or malformed option,
 `--debug`, another command) goes to the full command line, which also says what is wrong. The
 tables below are checked against the Typer commands by tests/test_cli_fast_path.py, so the two
 cannot drift apart.
@@ -132,13 +132,20 @@ def _agent_listening() -> bool:
     """Whether an agent may do a whole `harvest login` here (its socket is there, and neither
     HARVEST_AGENT=0 nor a browser named in the environment says otherwise): else Typer's
     path is as fast."""
-    from ..agent.client import agent_wanted, socket_path
+    from ..logins.agent_socket import agent_wanted, socket_path
 
     return (
         agent_wanted()
         and not os.environ.get("HARVEST_BROWSER_ENDPOINT")
         and os.path.exists(socket_path())
     )
+
+
+def _network_flags() -> bool:
+    """Whether the full command line was given --ca-file, --insecure or --proxy (they are this
+    process's: settings/reach.py); the fast path takes none."""
+    reach = sys.modules.get("harvester.settings.reach")
+    return reach is not None and bool(reach.command_line_given())
 
 
 def _run(command: Callable[[], None]) -> int:
@@ -202,7 +209,7 @@ def login(
     no_agent: bool = False,
 ) -> None:
     """`harvest login`: the one implementation both paths call. A running agent whose
-    environment is this process's does the whole login (agent/client.py); else this process
+    environment is this process's does the whole login (logins/agent_socket.py); else this process
     does it (a running agent still driving the browser), as logins/flow.py says."""
     from .lines import logged_in_line, print_warning
 
@@ -215,9 +222,10 @@ def login(
     if (
         not (headed or browser_path or channel or browser_endpoint or no_agent)
         and password != ""
+        and not _network_flags()
         and _agent_listening()
     ):
-        from ..agent.client import AgentGone, AgentUnavailable, login_here
+        from ..logins.agent_socket import AgentGone, AgentUnavailable, login_here
 
         try:
             done = login_here(

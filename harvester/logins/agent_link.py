@@ -8,7 +8,7 @@ verification, the lock, storing and exit codes. When no agent answers, or it may
 login (a browser chosen by hand, a client certificate), the caller logs in with a browser of
 its own, as before; HARVEST_AGENT=0 or --no-agent skips the agent altogether.
 
-Finding the agent and the protocol's framing are agent/client.py's, which the command line's
+Finding the agent and the protocol's framing are agent_socket.py's, which the command line's
 fast path also uses.
 """
 
@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
-from ..agent.client import AgentUnavailable, ask, same_version
 from ..errors import HarvestError, UsageError
 from ..network.proxies import Proxy
 from ..network.reach import Network
 from ..network.trust import Trust
 from ..settings.config import BrowserOptions, LoginStep, NetworkOptions, SiteProfile
 from ..store.session import CookieAttributes
+from .agent_socket import AgentUnavailable, ask, same_version
 from .browser.outcome import CapturedLogin
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from .. import redact
-from ..agent.client import AgentUnavailable, agent_wanted
 from ..errors import (
     BrowserUnavailable,
     HarvestError,
@@ -36,6 +35,7 @@ from ..site.http import credential_client
 from ..store.session import Session
 from ..store.sessions import SessionStore
 from .agent_link import agent_login, serves
+from .agent_socket import AgentUnavailable, agent_wanted
 from .browser.contexts import ContextPool
 from .browser.login_pages import WINDOW_CLOSED, capture_headed, login_with_password
 from .browser.outcome import CapturedLogin

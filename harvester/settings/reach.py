@@ -32,6 +32,11 @@ def use_command_line(options: NetworkOptions) -> None:
     _resolved.clear()
 
 
+def command_line_given() -> bool:
+    """Whether the command line set any network option (use_command_line)."""
+    return _command_line != NetworkOptions()
+
+
 def forget_resolved() -> None:
     """Resolve every site again, and announce an insecure one again, as a new process would
     (the agent, for each whole login it does for a caller)."""

@@ -4,7 +4,7 @@ which the command line's fast path imports (json and socket, nothing heavy).
 One JSON object per line each way, at most MAX_MESSAGE bytes, on a Unix socket in a 0700 folder
 of the user's; the agent serves only its own uid (SO_PEERCRED). Two kinds of login go through
 it (docs/agent.md, "Which side does what"): the browser part of a caller's login
-(logins/agent_link.py), and a whole `harvest login` (`login_here`) when the caller's
+(agent_link.py), and a whole `harvest login` (`login_here`) when the caller's
 environment is the agent's own (`environment_digest`).
 """
 
