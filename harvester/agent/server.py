@@ -314,8 +314,10 @@ class Agent:
         def capture(
             profile: SiteProfile, user: str, password: str, timeout: float, network: Network
         ) -> CapturedLogin:
+            if self.stopping.is_set():  # no new browser while the agent stops
+                raise AgentUnavailable("the agent is stopping; nothing was stored")
             job = self._captured_for(profile, user, password, timeout, network)
-            return asyncio.run_coroutine_threadsafe(job, loop).result()
+            return asyncio.run_coroutine_threadsafe(job, loop).result(timeout + 60)
 
         def before_store() -> None:
             if reader.at_eof() or self.stopping.is_set():

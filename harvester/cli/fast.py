@@ -14,6 +14,7 @@ cannot drift apart.
 from __future__ import annotations
 
 import io
+import logging
 import math
 import os
 import signal
@@ -223,6 +224,7 @@ def login(
         not (headed or browser_path or channel or browser_endpoint or no_agent)
         and password != ""
         and not _network_flags()
+        and not logging.getLogger("harvester").isEnabledFor(logging.DEBUG)  # --debug: see it
         and _agent_listening()
     ):
         from ..logins.agent_socket import AgentGone, AgentUnavailable, login_here
@@ -243,8 +245,6 @@ def login(
             print_warning(f"{exc.message}; logging in with a browser of its own")
             no_agent = True
         except AgentUnavailable as exc:  # this process logs in (the agent may drive its browser)
-            import logging
-
             logging.getLogger("harvester.cli").debug("agent: %s", exc.message)
     from ..logins.flow import PasswordSource
     from ..logins.flow import login as log_in
