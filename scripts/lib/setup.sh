@@ -1,5 +1,6 @@
 # Sourced by scripts/test, scripts/demo and scripts/bench: install only what is missing.
-# Debian packages: chromium (the browser Playwright drives), dbus + gnome-keyring (a real
+# Debian packages: chromium and chromium-headless-shell (the browsers Playwright drives: the
+# shell headless, the full one headed), dbus + gnome-keyring (a real
 # Secret Service), curl and wget (the documented calls with the session and its cookies.txt),
 # dash, zsh and fish (the shells `harvest env` quotes for), xvfb (a virtual screen for the
 # headed tests), libnss3-tools (certutil: the browser is told about a private CA through an NSS
@@ -19,6 +20,8 @@ have_browser() {
 ensure_system_packages() {
     local missing=()
     have_browser || missing+=(chromium)
+    # headless logins start in about half the time in Chromium's headless shell (launch.py)
+    [ -x /usr/lib/chromium/chromium-headless-shell ] || missing+=(chromium-headless-shell)
     command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus)
     command -v gnome-keyring-daemon >/dev/null 2>&1 || missing+=(gnome-keyring)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
