@@ -142,6 +142,13 @@ def _agent_listening() -> bool:
     )
 
 
+def _debug_flag() -> bool:
+    """--debug on the command line: its lines are this process's to show. (HARVEST_DEBUG is in
+    the environment, which a whole login's agent shares: its lines are in the agent's log.)"""
+    debug = logging.getLogger("harvester").isEnabledFor(logging.DEBUG)
+    return debug and not os.environ.get("HARVEST_DEBUG")
+
+
 def _network_flags() -> bool:
     """Whether the full command line was given --ca-file, --insecure or --proxy (they are this
     process's: settings/reach.py); the fast path takes none."""
@@ -224,7 +231,7 @@ def login(
         not (headed or browser_path or channel or browser_endpoint or no_agent)
         and password != ""
         and not _network_flags()
-        and not logging.getLogger("harvester").isEnabledFor(logging.DEBUG)  # --debug: see it
+        and not _debug_flag()
         and _agent_listening()
     ):
         from ..logins.agent_socket import AgentGone, AgentUnavailable, login_here
