@@ -58,9 +58,9 @@ def wait_no_browser(folder: Path, seconds: float = 30) -> list[int]:
 class Agent:
     """An agent started for one test through `harvest agent start`; stopped by its pid."""
 
-    def __init__(self, harvest: HarvestRunner, *options: str) -> None:
+    def __init__(self, harvest: HarvestRunner, *options: str, **env: str) -> None:
         self.harvest = harvest
-        started = harvest("agent", "start", *options)
+        started = harvest("agent", "start", *options, **env)
         assert started.code == 0, started.err
         self.pid = int(started.out.split("(pid ")[1].split(")")[0])
 
@@ -85,8 +85,8 @@ class Agent:
 def start_agent(harvest: HarvestRunner) -> Iterator[Callable[..., Agent]]:
     started: list[Agent] = []
 
-    def start(*options: str) -> Agent:
-        agent = Agent(harvest, *options)
+    def start(*options: str, **env: str) -> Agent:
+        agent = Agent(harvest, *options, **env)
         started.append(agent)
         return agent
 
@@ -166,6 +166,45 @@ def test_a_caller_whose_environment_is_the_agents_has_it_do_the_whole_login(
     assert agent.status()["logins"] == logins + 2  # type: ignore[operator]
     assert agent.log.count("whole login for alice") == 5
     assert agent.log.count("whole login for alice") == agent.log.count("stored in") + 1
+
+
+@pytest.mark.parametrize("way", ["whole login", "browser part"])
+def test_a_failed_check_stops_the_wait_for_the_agents_browser(
+    make_totara_site: Callable[..., DevSite],
+    harvest: HarvestRunner,
+    start_agent: Callable[..., Agent],
+    way: str,
+) -> None:
+    """The keyring is checked while the agent's browser logs in; when the check fails (here:
+    no Secret Service at the D-Bus address), the login says so at once, while the agent's
+    browser is still held on the login page: it does not wait for the browser's deadline. In
+    a whole login the agent checks (its environment has the same address), else the CLI."""
+    site = make_totara_site({"alice": ALICE_PASSWORD})
+    nowhere = {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent"}
+    agent = start_agent(**(nowhere if way == "whole login" else {}))
+    asked, release, gave_up = threading.Event(), threading.Event(), threading.Event()
+
+    def hold(where: str, request: Request) -> None:
+        if where == "site" and request.path.endswith("/login/index.php") and not asked.is_set():
+            asked.set()
+            if not release.wait(60):
+                gave_up.set()  # held this long, the CLI waited for the browser
+
+    site.hold = hold
+    try:
+        login = harvest.login(  # the browser's deadline well beyond the hold's 60 s
+            site.url, "--timeout", "100", **nowhere
+        )
+        waited_for_the_browser = gave_up.is_set()
+        # the agent's browser was on its way to the page, or held there: its part could not
+        # have finished before the CLI answered
+        assert asked.wait(60)
+    finally:
+        release.set()
+    assert login.code == 6 and "keyring" in login.err, login.err
+    assert login.err.count("\n") == 1, login.err
+    assert not waited_for_the_browser
+    assert ("whole login for alice" in agent.log) is (way == "whole login")
 
 
 def test_a_caller_that_goes_away_during_a_whole_login_has_nothing_stored(

@@ -10,6 +10,7 @@ stops them and removes the folder, and nothing survives the agent.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
 import fcntl
@@ -19,6 +20,7 @@ import os
 import signal
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +34,14 @@ from ..logins.agent_link import (
     network_from_wire,
     profile_from_wire,
 )
-from ..logins.agent_socket import MAX_MESSAGE, AgentUnavailable, ask, environment_digest
+from ..logins.agent_socket import (
+    ABANDON_LOOK_SECONDS,
+    MAX_MESSAGE,
+    Abandoned,
+    AgentUnavailable,
+    ask,
+    environment_digest,
+)
 from ..logins.browser.login_pages import login_with_password
 from ..logins.browser.outcome import CapturedLogin
 from ..logins.browser.processes import processes_using
@@ -312,12 +321,30 @@ class Agent:
         loop = asyncio.get_running_loop()
 
         def capture(
-            profile: SiteProfile, user: str, password: str, timeout: float, network: Network
+            profile: SiteProfile,
+            user: str,
+            password: str,
+            timeout: float,
+            network: Network,
+            abandon: threading.Event | None,
         ) -> CapturedLogin:
             if self.stopping.is_set():  # no new browser while the agent stops
                 raise AgentUnavailable("the agent is stopping; nothing was stored")
             job = self._captured_for(profile, user, password, timeout, network)
-            return asyncio.run_coroutine_threadsafe(job, loop).result(timeout + 60)
+            running = asyncio.run_coroutine_threadsafe(job, loop)
+            deadline = time.monotonic() + timeout + 60  # only a hang: the job has its own
+            while True:
+                try:
+                    return running.result(ABANDON_LOOK_SECONDS)
+                except concurrent.futures.TimeoutError:  # (not yet TimeoutError on 3.10)
+                    if abandon is not None and abandon.is_set():
+                        running.cancel()  # the page is closed with its context
+                        raise Abandoned() from None
+                    if time.monotonic() > deadline:
+                        running.cancel()
+                        raise BrowserUnavailable(
+                            f"the agent's browser did not finish within {timeout + 60:g} s"
+                        ) from None
 
         def before_store() -> None:
             if reader.at_eof() or self.stopping.is_set():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,16 @@ def serves(profile: SiteProfile, network: Network, browser: BrowserOptions | Non
 
 
 def agent_login(
-    profile: SiteProfile, user: str, password: str, timeout: float, network: Network
+    profile: SiteProfile,
+    user: str,
+    password: str,
+    timeout: float,
+    network: Network,
+    abandon: threading.Event | None = None,
 ) -> CapturedLogin:
     """The browser part of a login, done by the running agent. AgentUnavailable: log in with a
     browser of your own. Any other HarvestError is the login's own outcome (the password was
-    refused, the site is down), with its exit code."""
+    refused, the site is down), with its exit code. Abandoned once *abandon* is set."""
     reply = ask(
         {
             "op": "login",
@@ -61,6 +67,7 @@ def agent_login(
             "timeout": timeout,
         },
         timeout + 15,  # the agent's own deadline is *timeout*; this one only catches a hang
+        abandon=abandon,
     )
     same_version(reply)
     if not reply.get("ok"):

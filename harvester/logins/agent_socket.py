@@ -16,6 +16,8 @@ import os
 import socket
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,9 +70,24 @@ def agent_wanted(explicit: bool = True) -> bool:
     )
 
 
-def ask(message: dict[str, Any], timeout: float, path: Path | None = None) -> dict[str, Any]:
+class Abandoned(Exception):
+    """The caller stopped waiting for the agent: its own checks failed meanwhile (they say
+    why). Not an error of its own."""
+
+
+# How often a caller that may abandon the wait looks whether it has
+ABANDON_LOOK_SECONDS = 0.05
+
+
+def ask(
+    message: dict[str, Any],
+    timeout: float,
+    path: Path | None = None,
+    abandon: threading.Event | None = None,
+) -> dict[str, Any]:
     """Send one request to the agent and read its answer. AgentUnavailable when none listens
-    (or a stale socket is left), or when it went away before answering."""
+    (or a stale socket is left), or when it went away before answering; Abandoned as soon as
+    *abandon* is set (the socket is closed: the agent stores nothing for a caller gone)."""
     path = path or socket_path()
     _check_ours(path)
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -86,7 +103,7 @@ def ask(message: dict[str, Any], timeout: float, path: Path | None = None) -> di
         data = json.dumps({"harvester": __version__, **message}).encode() + b"\n"
         try:
             client.sendall(data)
-            answer = _read_line(client)
+            answer = _read_line(client, timeout, abandon)
         except TimeoutError:
             raise BrowserUnavailable(
                 f"the agent did not answer within {timeout:g} s (--timeout)"
@@ -139,11 +156,21 @@ def _check_ours(path: Path) -> None:
         raise AgentUnavailable(f"{path} is not your agent's socket: not using it")
 
 
-def _read_line(client: socket.socket) -> bytes:
+def _read_line(client: socket.socket, timeout: float, abandon: threading.Event | None) -> bytes:
     parts: list[bytes] = []
     size = 0
+    deadline = time.monotonic() + timeout
+    if abandon is not None:
+        client.settimeout(ABANDON_LOOK_SECONDS)
     while True:
-        chunk = client.recv(65536)
+        try:
+            chunk = client.recv(65536)
+        except TimeoutError:
+            if abandon is None or time.monotonic() >= deadline:
+                raise
+            if abandon.is_set():
+                raise Abandoned() from None
+            continue
         if not chunk:
             return b""  # closed before a whole line: it went away
         parts.append(chunk)

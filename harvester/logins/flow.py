@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,7 @@ from ..site.http import credential_client
 from ..store.session import Session
 from ..store.sessions import SessionStore
 from .agent_link import agent_login, serves
-from .agent_socket import AgentUnavailable, agent_wanted
+from .agent_socket import Abandoned, AgentUnavailable, agent_wanted
 from .browser.contexts import ContextPool
 from .browser.login_pages import WINDOW_CLOSED, capture_headed, login_with_password
 from .browser.outcome import CapturedLogin
@@ -68,8 +69,10 @@ class PasswordSource:
 
 
 # The browser part of a login done elsewhere (a running agent): (profile, user, password,
-# timeout, network) -> what the browser saw.
-Capture = Callable[[SiteProfile, str, str, float, "Network"], CapturedLogin]
+# timeout, network, abandon) -> what the browser saw; Abandoned once *abandon* is set.
+Capture = Callable[
+    [SiteProfile, str, str, float, "Network", "threading.Event | None"], CapturedLogin
+]
 
 
 def login(
@@ -190,13 +193,26 @@ def login_with(
             # The checks run while the agent logs in (the keyring's first use is the slow part
             # of them); a failed check wins over the agent's answer, as it would over a
             # browser's ("nothing is listening" says more than ERR_CONNECTION_REFUSED).
+            # A failed check stops the wait for the agent at once (its browser may wait out
+            # the deadline on a page the check already explained).
+            abandon = threading.Event()
+
+            def checks_or_abandon() -> None:
+                try:
+                    preflight()
+                except BaseException:
+                    abandon.set()
+                    raise
+
             with ThreadPoolExecutor(1, thread_name_prefix="harvester-preflight") as pool:
                 # (in this context: what it logs is this login's, contextvars)
-                checks = pool.submit(contextvars.copy_context().run, preflight)
+                checks = pool.submit(contextvars.copy_context().run, checks_or_abandon)
                 try:
                     through_agent = _through_agent(
-                        profile, user, password, timeout, network, capture, own_browser
+                        profile, user, password, timeout, network, capture, own_browser, abandon
                     )
+                except Abandoned:
+                    through_agent = None  # checks.result() raises what the check found
                 finally:
                     checks.result()
             checked = True
@@ -250,6 +266,7 @@ def _through_agent(
     network: Network,
     capture: Capture,
     fall_back: bool = True,
+    abandon: threading.Event | None = None,
 ) -> Session | None:
     """The login done by *capture* (the running agent) and verified here; None when no agent
     can do it and *fall_back* (then a browser of our own does). The site's answers (a refused
@@ -258,9 +275,11 @@ def _through_agent(
         for last in (False, True):  # a session the site ends at once: one more login
             started = time.time()
             if fall_back:
-                captured = _agent_capture(profile, user, password, timeout, network, capture)
+                captured = _agent_capture(
+                    profile, user, password, timeout, network, capture, abandon
+                )
             else:
-                captured = capture(profile, user, password, timeout, network)
+                captured = capture(profile, user, password, timeout, network, abandon)
             if captured is None:
                 return None
             try:
@@ -284,12 +303,13 @@ def _agent_capture(
     timeout: float,
     network: Network,
     capture: Capture = agent_login,
+    abandon: threading.Event | None = None,
 ) -> CapturedLogin | None:
     """The browser part of the login, done by the running agent; None when no agent can do
     it (said, when it matters, by _fall_back). The site's own answers (a refused password)
     are raised as they are."""
     try:
-        return capture(profile, user, password, timeout, network)
+        return capture(profile, user, password, timeout, network, abandon)
     except (AgentUnavailable, BrowserUnavailable) as exc:
         _fall_back(exc)
         return None
