@@ -5,6 +5,7 @@ browser (docs/agent.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keyring
@@ -94,6 +96,37 @@ def start_agent(harvest: HarvestRunner) -> Iterator[Callable[..., Agent]]:
     for agent in started:
         agent.stop()
     assert not wait_no_browser(harvest.tmpdir), "a browser outlived the agent"
+
+
+@dataclass
+class HeldPage:
+    """The site holds the first request for its login page until *release* is set (or for
+    *seconds*, after which *gave_up* is set)."""
+
+    asked: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    gave_up: threading.Event = field(default_factory=threading.Event)
+
+
+@contextlib.contextmanager
+def login_page_held(site: DevSite, seconds: float = 60) -> Iterator[HeldPage]:
+    held = HeldPage()
+
+    def hold(where: str, request: Request) -> None:
+        if (
+            where == "site"
+            and request.path.endswith("/login/index.php")
+            and not held.asked.is_set()
+        ):
+            held.asked.set()
+            if not held.release.wait(seconds):
+                held.gave_up.set()
+
+    site.hold = hold
+    try:
+        yield held
+    finally:
+        held.release.set()
 
 
 def stored(url: str) -> dict[str, object] | None:
@@ -182,25 +215,14 @@ def test_a_failed_check_stops_the_wait_for_the_agents_browser(
     site = make_totara_site({"alice": ALICE_PASSWORD})
     nowhere = {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent"}
     agent = start_agent(**(nowhere if way == "whole login" else {}))
-    asked, release, gave_up = threading.Event(), threading.Event(), threading.Event()
-
-    def hold(where: str, request: Request) -> None:
-        if where == "site" and request.path.endswith("/login/index.php") and not asked.is_set():
-            asked.set()
-            if not release.wait(60):
-                gave_up.set()  # held this long, the CLI waited for the browser
-
-    site.hold = hold
-    try:
+    with login_page_held(site) as held:  # held this long, the CLI waited for the browser
         login = harvest.login(  # the browser's deadline well beyond the hold's 60 s
             site.url, "--timeout", "100", **nowhere
         )
-        waited_for_the_browser = gave_up.is_set()
+        waited_for_the_browser = held.gave_up.is_set()
         # the agent's browser was on its way to the page, or held there: its part could not
         # have finished before the CLI answered
-        assert asked.wait(60)
-    finally:
-        release.set()
+        assert held.asked.wait(60)
     assert login.code == 6 and "keyring" in login.err, login.err
     assert login.err.count("\n") == 1, login.err
     assert not waited_for_the_browser
@@ -214,24 +236,14 @@ def test_a_caller_that_goes_away_during_a_whole_login_has_nothing_stored(
 ) -> None:
     site = make_totara_site({"alice": ALICE_PASSWORD})
     agent = start_agent()
-    asked, release = threading.Event(), threading.Event()
-
-    def hold(where: str, request: Request) -> None:
-        if where == "site" and request.path.endswith("/login/index.php") and not asked.is_set():
-            asked.set()
-            release.wait(60)
-
-    site.hold = hold
-    proc = harvest.popen(
-        "login", "-u", "alice", "--site", site.url, "--password-stdin",
-        input=f"{ALICE_PASSWORD}\n",
-    )  # fmt: skip
-    try:
-        assert asked.wait(60), "the agent never asked for the login page"
+    with login_page_held(site) as held:
+        proc = harvest.popen(
+            "login", "-u", "alice", "--site", site.url, "--password-stdin",
+            input=f"{ALICE_PASSWORD}\n",
+        )  # fmt: skip
+        assert held.asked.wait(60), "the agent never asked for the login page"
         proc.kill()  # the caller, by its pid: Ctrl-C or a killed script
         proc.communicate(timeout=30)
-    finally:
-        release.set()
     deadline = time.monotonic() + 60
     while "went away; nothing was stored" not in agent.log and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -254,24 +266,14 @@ def test_an_agent_killed_during_a_login_is_fallen_back_from_and_leaves_no_browse
 ) -> None:
     site = make_totara_site({"alice": ALICE_PASSWORD})
     agent = start_agent()
-    asked, release = threading.Event(), threading.Event()
-
-    def hold(where: str, request: Request) -> None:
-        if where == "site" and request.path.endswith("/login/index.php") and not asked.is_set():
-            asked.set()
-            release.wait(60)
-
-    site.hold = hold
-    proc = harvest.popen(
-        "login", "-u", "alice", "--site", site.url, "--password-stdin",
-        input=f"{ALICE_PASSWORD}\n", **(ELSEWHERE if way == "browser part" else {}),
-    )  # fmt: skip
-    try:
-        assert asked.wait(60), "the agent's browser never asked for the login page"
+    with login_page_held(site) as held:
+        proc = harvest.popen(
+            "login", "-u", "alice", "--site", site.url, "--password-stdin",
+            input=f"{ALICE_PASSWORD}\n", **(ELSEWHERE if way == "browser part" else {}),
+        )  # fmt: skip
+        assert held.asked.wait(60), "the agent's browser never asked for the login page"
         os.kill(agent.pid, signal.SIGKILL)
         assert wait_gone(agent.pid)
-    finally:
-        release.set()
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "the agent went away during the login" in err and err.count("\n") == 1, err
