@@ -397,6 +397,7 @@ MEMORY: list[tuple[int, float, float, float, int]] = []
 GOALS: list[tuple[str, str, bool]] = []  # (goal, what was measured, met)
 PROFILE: list[tuple[str, float]] = []  # a cold login's steps
 AGENT_PROFILE: list[tuple[str, float]] = []  # the same, an agent doing the whole login
+ENV_PROFILE: list[tuple[str, float]] = []  # `harvest env`'s steps
 OVERHEAD: list[tuple[str, float, float]] = []  # (what, seconds over raw HTTP, goal)
 PROXY_LATENCY: list[tuple[str, float]] = []  # the median latency the proxy adds to one call
 
@@ -558,6 +559,22 @@ def main() -> int:
         harvest_env = median_seconds(lambda: run_quiet(env_cmd, env), n_cmd)
         keyring_get = median_seconds(lambda: run_quiet(keyring_cmd, env), n_cmd)
         python_pass = median_seconds(lambda: run_quiet([sys.executable, "-c", "pass"]), n_cmd)
+        # where `harvest env` goes: the interpreter, the imports of its path, the rest (keyring
+        # backend loaded by name, one Secret Service read, printing)
+        env_modules = (
+            "import harvester.cli.fast, harvester.cli.lines, harvester.handoff.export, keyring"
+        )
+        env_imports = median_seconds(lambda: run_quiet([sys.executable, "-c", env_modules]), n_cmd)
+        ENV_PROFILE.extend(
+            [
+                ("the interpreter starts", python_pass),
+                ("imports (the fast path, the store and export modules, keyring)",
+                 env_imports - python_pass),
+                ("the rest: keyring's backend, one Secret Service read, printing",
+                 harvest_env - env_imports),
+                ("the whole `harvest env`", harvest_env),
+            ]
+        )  # fmt: skip
         rows.append(
             (
                 "`harvest env` (process wall time)",
@@ -652,6 +669,11 @@ def main() -> int:
     print("| step | time |")
     print("| --- | ---: |")
     for step, seconds in PROFILE:
+        print(f"| {step} | {seconds * 1000:.0f} ms |")
+    print("\n`harvest env`, step by step (medians, this run):\n")
+    print("| step | time |")
+    print("| --- | ---: |")
+    for step, seconds in ENV_PROFILE:
         print(f"| {step} | {seconds * 1000:.0f} ms |")
     print("\nPeak PSS of the browser process tree (driver + Chromium), MiB:\n")
     print(

@@ -198,6 +198,7 @@ def test_a_caller_whose_environment_is_the_agents_has_it_do_the_whole_login(
         assert elsewhere.code == 0, elsewhere.err
     assert agent.status()["logins"] == logins + 2  # type: ignore[operator]
     assert agent.log.count("whole login for alice") == 5
+    assert "not a whole login: the caller's SOME_OTHER_SETTING differ" in agent.log  # names only
     assert agent.log.count("whole login for alice") == agent.log.count("stored in") + 1
 
 

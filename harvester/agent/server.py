@@ -40,7 +40,7 @@ from ..logins.agent_socket import (
     Abandoned,
     AgentUnavailable,
     ask,
-    environment_digest,
+    environment_of,
 )
 from ..logins.browser.login_pages import login_with_password
 from ..logins.browser.outcome import CapturedLogin
@@ -103,7 +103,7 @@ class Agent:
         self._closing: set[asyncio.Future[None]] = set()
         self._lock_file: Any = None
         # whom it may log in for from start to finish: a caller whose environment is its own
-        self.environment = environment_digest()
+        self.environment = environment_of()
 
     # -- life ----------------------------------------------------------------------------------
     async def serve(self, ready: asyncio.Event | None = None) -> None:
@@ -307,7 +307,10 @@ class Agent:
         (client.login_here): the same flow the caller would run (logins/flow.py), with this
         agent's warm browser for the browser part, in a thread of its own. Nothing is stored
         once the caller has gone away (Ctrl-C) or the agent is stopping."""
-        if not self.environment or request.get("environment") != self.environment:
+        theirs = request.get("environment")
+        if not isinstance(theirs, dict) or not self.environment or theirs != self.environment:
+            differ = _differing(theirs if isinstance(theirs, dict) else {}, self.environment)
+            log.info("not a whole login: the caller's %s differ", ", ".join(differ) or "paths")
             return _failure(AgentUnavailable("the caller's environment is not the agent's"))
         try:
             site, user = str(request["site"]), str(request["user"])
@@ -433,6 +436,11 @@ def _failure(exc: HarvestError) -> dict[str, Any]:
     """A refusal, its message masked of every secret this agent was given."""
     error = error_to_wire(exc)
     return {"ok": False, "error": {**error, "message": redact.redact(error["message"])}}
+
+
+def _differing(theirs: dict[str, Any], ours: dict[str, str]) -> list[str]:
+    """The names (never the values) of the variables two environments do not share."""
+    return sorted(name for name in set(theirs) | set(ours) if theirs.get(name) != ours.get(name))
 
 
 def _unexpected(exc: BaseException) -> HarvestError:

@@ -14,7 +14,6 @@ cannot drift apart.
 from __future__ import annotations
 
 import io
-import logging
 import math
 import os
 import signal
@@ -125,7 +124,10 @@ def run_fast(args: Sequence[str]) -> int | None:
         return None if options is None else _run(lambda: env(**options))  # type: ignore[arg-type]
     if args[0] == "login" and _agent_listening():
         plain = parse_login(args[1:])
-        return None if plain is None else _run(lambda: login(**plain))  # type: ignore[arg-type]
+        if plain is None:
+            return None
+        # the library's warnings are shown by login() when it logs in in this process
+        return _run(lambda: login(**plain), library=False)  # type: ignore[arg-type]
     return None
 
 
@@ -145,8 +147,10 @@ def _agent_listening() -> bool:
 def _debug_flag() -> bool:
     """--debug on the command line: its lines are this process's to show. (HARVEST_DEBUG is in
     the environment, which a whole login's agent shares: its lines are in the agent's log.)"""
-    debug = logging.getLogger("harvester").isEnabledFor(logging.DEBUG)
-    return debug and not os.environ.get("HARVEST_DEBUG")
+    logging = sys.modules.get("logging")  # not imported: nothing asked for debug lines
+    if logging is None or os.environ.get("HARVEST_DEBUG"):
+        return False
+    return bool(logging.getLogger("harvester").isEnabledFor(logging.DEBUG))
 
 
 def _network_flags() -> bool:
@@ -156,13 +160,15 @@ def _network_flags() -> bool:
     return reach is not None and bool(reach.command_line_given())
 
 
-def _run(command: Callable[[], None]) -> int:
-    """A command on the fast path, its failures reported as the full command line does."""
+def _run(command: Callable[[], None], *, library: bool = True) -> int:
+    """A command on the fast path, its failures reported as the full command line does (and
+    the library's warnings, when it runs the *library* in this process)."""
     from .lines import Failed, on_signal, print_failure, show_warnings
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    show_warnings()
+    if library:
+        show_warnings()
     try:
         command()
         sys.stdout.flush()
@@ -252,7 +258,12 @@ def login(
             print_warning(f"{exc.message}; logging in with a browser of its own")
             no_agent = True
         except AgentUnavailable as exc:  # this process logs in (the agent may drive its browser)
+            import logging
+
             logging.getLogger("harvester.cli").debug("agent: %s", exc.message)
+    from .lines import show_warnings
+
+    show_warnings()
     from ..logins.flow import PasswordSource
     from ..logins.flow import login as log_in
     from ..settings.config import BrowserOptions

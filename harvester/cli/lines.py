@@ -4,10 +4,10 @@ and signals that end in 128 + their number."""
 
 from __future__ import annotations
 
-import logging
 import sys
 import warnings
 from types import FrameType
+from typing import Any
 
 from .. import redact
 
@@ -48,19 +48,24 @@ def logged_in_line(user: str, wwwroot: str, cookie_name: str) -> str:
     return f"Logged in {user} at {wwwroot} (cookie {cookie_name})"
 
 
-class _WarningLines(logging.Handler):
-    """The library's warnings (a damaged index set aside, …), one `harvest: warning:` line
-    each on stderr, always, secrets masked."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        print_warning(record.getMessage())
+_warning_lines: Any = None  # the handler, made once (logging is imported only when needed)
 
 
 def show_warnings() -> None:
-    """Print the library's warnings on stderr (once per process)."""
+    """Print the library's warnings (a damaged index set aside, …) on stderr, one
+    `harvest: warning:` line each, always, secrets masked (once per process)."""
+    import logging
+
+    global _warning_lines
+    if _warning_lines is None:
+
+        class WarningLines(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                print_warning(record.getMessage())
+
+        _warning_lines = WarningLines(logging.WARNING)
     logger = logging.getLogger("harvester")
-    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
-        handler = _WarningLines(logging.WARNING)
-        logger.addHandler(handler)
+    if _warning_lines not in logger.handlers:
+        logger.addHandler(_warning_lines)
         if logger.level == logging.NOTSET or logger.level > logging.WARNING:
             logger.setLevel(logging.WARNING)

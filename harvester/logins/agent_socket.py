@@ -5,23 +5,20 @@ One JSON object per line each way, at most MAX_MESSAGE bytes, on a Unix socket i
 of the user's; the agent serves only its own uid (SO_PEERCRED). Two kinds of login go through
 it (docs/agent.md, "Which side does what"): the browser part of a caller's login
 (agent_link.py), and a whole `harvest login` (`login_here`) when the caller's
-environment is the agent's own (`environment_digest`).
+environment is the agent's own (`environment_of`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import BrowserUnavailable, HarvestError
 from ..version import __version__
@@ -52,6 +49,8 @@ def agent_folder() -> Path:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isdir(runtime):
         return Path(runtime) / "harvester"
+    import tempfile  # (only here: ~3 ms of every fast-path process otherwise)
+
     return Path(tempfile.gettempdir()) / f"harvester-agent-{os.getuid()}"
 
 
@@ -211,22 +210,21 @@ PATH_VARIABLES = (
 )
 
 
-def environment_digest(environ: Mapping[str, str] | None = None) -> str:
-    """What a whole login depends on besides its arguments, as one digest: the interpreter
-    (its installed packages decide keyring's backends) and the environment but for COSMETIC
-    variables. "" when a path in it is relative: the agent would read another file."""
+def environment_of(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What a whole login depends on besides its arguments: the environment but for COSMETIC
+    variables, and the interpreter (its installed packages decide keyring's backends) and uid
+    under names no variable has. {} when a path in it is relative: the agent would read
+    another file. (Sent to the agent, over the socket only; it compares it with its own and
+    logs only the names that differ.)"""
     env = os.environ if environ is None else environ
     if any(env.get(name) and not os.path.isabs(env[name]) for name in PATH_VARIABLES):
-        return ""
-    digest = hashlib.sha256(f"{sys.prefix}\0{sys.executable}\0{os.getuid()}".encode())
-    for name in sorted(env):
-        if name not in COSMETIC:
-            digest.update(f"\0{name}={env[name]}".encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
+        return {}
+    found = {name: value for name, value in env.items() if name not in COSMETIC}
+    found.update({"=prefix": sys.prefix, "=executable": sys.executable, "=uid": str(os.getuid())})
+    return found
 
 
-@dataclass(frozen=True)
-class LoggedIn:
+class LoggedIn(NamedTuple):
     """A whole login the agent did and stored: who, where, and the cookie's name."""
 
     user: str
@@ -251,7 +249,7 @@ def login_here(
     here). AgentUnavailable: do it here (the agent may still do the browser part). Any other
     HarvestError is the login's own outcome, with its exit code. *warn* hears the warnings the
     login said, before it returns or raises."""
-    environment = environment_digest()
+    environment = environment_of()
     if not environment:
         raise AgentUnavailable("a relative path in the environment: the agent's would differ")
     reply = ask(
