@@ -7,6 +7,7 @@ table says something on a noisy machine. Medians of N runs; N is printed.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import platform
@@ -85,6 +86,28 @@ def warm_logins(site: DevSite, runs: int, *, reuse: bool = True, full: bool = Fa
             times.append(time.perf_counter() - start)
         await pool.aclose()
         return statistics.median(times[1:])
+
+    return run_with_browser(work, 30)
+
+
+def warm_and_agent_logins(site: DevSite, env: dict[str, str], runs: int) -> tuple[float, float]:
+    """Medians of a warm in-process login (lean, warm context) and of a cold `harvest login`
+    through the running agent, interleaved pair by pair, so that this machine's drift during
+    the run falls on both alike: the agent's goal compares the two."""
+    profile = SiteProfile(Wwwroot(site.url))
+
+    async def work(browser: Browser) -> tuple[float, float]:
+        pool = pool_of(browser, keep=True)
+        warm, cold = [], []
+        for _ in range(runs + 1):
+            start = time.perf_counter()
+            await login_with_password(pool, profile, "alice", PASSWORD, timeout=30)
+            warm.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            await asyncio.to_thread(cold_cli_login, site, env)
+            cold.append(time.perf_counter() - start)
+        await pool.aclose()
+        return statistics.median(warm[1:]), statistics.median(cold[1:])
 
     return run_with_browser(work, 30)
 
@@ -180,7 +203,7 @@ def agent_profile(
     in_agent = statistics.median(stored)
     return [
         ("the interpreter starts", bare),
-        ("imports of the fast path (json, socket, hashlib: no Typer, httpx or keyring)",
+        ("imports of the fast path (json, socket: no Typer, httpx or keyring)",
          imports - bare),
         ("the agent's whole login (config, keyring check, probe, warm browser, verify, store)",
          in_agent),
@@ -459,6 +482,7 @@ def main() -> int:
             elsewhere = {**env, "SOME_OTHER_SETTING": "1"}
             browser_part = median_seconds(lambda: cold_cli_login(site, elsewhere), n_cold)
             AGENT_PROFILE.extend(agent_profile(site, env, Path(agent_dir), n_cold))
+            paired_warm, paired_agent = warm_and_agent_logins(site, env, n_warm)
         finally:
             run_quiet([HARVEST, "agent", "stop"], env)
         AGENT_PROFILE.append(("the whole `harvest login`, cold, agent running", through_agent))
@@ -533,9 +557,10 @@ def main() -> int:
         GOALS.extend(
             [
                 (
-                    "cold `harvest login` with an agent ≤ warm in-process login + 100 ms",
-                    f"{through_agent * 1000:.0f} ms vs {warm * 1000:.0f} + 100 ms",
-                    through_agent <= warm + 0.100,
+                    "cold `harvest login` with an agent ≤ warm in-process login + 100 ms "
+                    f"(interleaved, {n_warm} pairs)",
+                    f"{paired_agent * 1000:.0f} ms vs {paired_warm * 1000:.0f} + 100 ms",
+                    paired_agent <= paired_warm + 0.100,
                 ),
                 (
                     f"cold `harvest login` without one ≥ 25 % faster than at {args.before}",
