@@ -304,7 +304,7 @@ class Agent:
         self, request: dict[str, Any], reader: asyncio.StreamReader
     ) -> dict[str, Any]:
         """A whole `harvest login` for a caller whose environment is this agent's own
-        (client.login_here): the same flow the caller would run (logins/flow.py), with this
+        (agent_socket.login_here): the same flow the caller would run (logins/flow.py), with this
         agent's warm browser for the browser part, in a thread of its own. Nothing is stored
         once the caller has gone away (Ctrl-C) or the agent is stopping."""
         theirs = request.get("environment")
