@@ -252,6 +252,8 @@ def login_here(
     environment = environment_of()
     if not environment:
         raise AgentUnavailable("a relative path in the environment: the agent's would differ")
+    if sum(len(name) + len(value) for name, value in environment.items()) > MAX_MESSAGE // 2:
+        raise AgentUnavailable("an environment too large to send to the agent")
     reply = ask(
         {
             "op": "login_here",
