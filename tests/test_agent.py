@@ -26,7 +26,7 @@ from harvester.devsite.faults import Faults
 from harvester.logins.browser.processes import processes_using
 from harvester.logins.flow import ONCE_MORE
 
-from .conftest import ALICE_PASSWORD, HarvestRunner
+from .conftest import ALICE_PASSWORD, HARVEST, HarvestRunner
 
 # each test starts, kills or refuses an agent of its own
 pytestmark = pytest.mark.own_browser
@@ -427,3 +427,55 @@ def test_a_socket_in_a_folder_others_can_open_is_never_sent_a_password(
     assert login.code == 0, login.err
     assert "is not yours alone" in login.err and login.err.count("\n") == 1, login.err
     assert heard == []
+
+
+def test_a_prompt_at_a_terminal_is_the_callers_and_the_browser_still_the_agents(
+    make_totara_site: Callable[..., DevSite],
+    harvest: HarvestRunner,
+    start_agent: Callable[..., Agent],
+) -> None:
+    """No saved password and a terminal: the agent never prompts; the CLI asks at its own
+    terminal (a real pty, its controlling one) and logs in, the agent driving the browser."""
+    import fcntl
+    import pty
+    import termios
+
+    site = make_totara_site({"alice": ALICE_PASSWORD})
+    agent = start_agent()
+    leader, follower = pty.openpty()
+
+    def own_terminal() -> None:  # in the child: a session whose controlling terminal it is
+        os.setsid()
+        fcntl.ioctl(follower, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [HARVEST, "login", "-u", "alice", "--site", site.url],
+        stdin=follower, stdout=follower, stderr=follower, env=harvest.env,
+        preexec_fn=own_terminal,
+    )  # fmt: skip
+    os.close(follower)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"Password for alice at" not in seen and time.monotonic() < deadline:
+            seen += os.read(leader, 4096)
+        os.write(leader, f"{ALICE_PASSWORD}\n".encode())
+        while proc.poll() is None or b"Logged in" not in seen:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+    text = seen.decode(errors="replace")
+    assert proc.returncode == 0, text
+    assert "Password for alice at" in text and f"Logged in alice at {site.url}" in text, text
+    assert ALICE_PASSWORD not in text  # not echoed
+    assert agent.status()["logins"] == 1  # the agent's browser
+    assert "whole login for alice" in agent.log and "stored in" not in agent.log
