@@ -28,12 +28,7 @@ from typing import Any, TypeVar
 
 from .. import redact
 from ..errors import BrowserUnavailable, HarvestError, UsageError, first_line
-from ..logins.agent_link import (
-    captured_to_wire,
-    error_to_wire,
-    network_from_wire,
-    profile_from_wire,
-)
+from ..logins.agent_link import captured_to_wire, network_from_wire, profile_from_wire
 from ..logins.agent_socket import (
     ABANDON_LOOK_SECONDS,
     MAX_MESSAGE,
@@ -41,6 +36,7 @@ from ..logins.agent_socket import (
     AgentUnavailable,
     ask,
     environment_of,
+    error_to_wire,
 )
 from ..logins.browser.login_pages import login_with_password
 from ..logins.browser.outcome import CapturedLogin

@@ -20,14 +20,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .. import errors
-from ..errors import HarvestError, UsageError
+from ..errors import UsageError
 from ..network.proxies import Proxy
 from ..network.reach import Network
 from ..network.trust import Trust
 from ..settings.config import BrowserOptions, LoginStep, NetworkOptions, SiteProfile
 from ..store.session import CookieAttributes
-from .agent_socket import AgentUnavailable, ask, same_version
+from .agent_socket import AgentUnavailable, ask, error_from_wire, same_version
 from .browser.outcome import CapturedLogin
 
 log = logging.getLogger(__name__)
@@ -143,29 +142,3 @@ def captured_from_wire(data: Any) -> CapturedLogin:
         )
     except (KeyError, TypeError, ValueError):
         raise AgentUnavailable("the agent's answer is not a captured login") from None
-
-
-# The errors a login can end with, by name: the agent sends the name, this side raises the same
-# class (with its exit code).
-WIRE_ERRORS: dict[str, type[HarvestError]] = {
-    cls.__name__: cls
-    for cls in vars(errors).values()
-    if isinstance(cls, type) and issubclass(cls, HarvestError)
-}
-
-
-def error_to_wire(exc: HarvestError) -> dict[str, Any]:
-    return {"kind": type(exc).__name__, "message": exc.message, "exit_code": exc.exit_code}
-
-
-def error_from_wire(data: Any) -> HarvestError:
-    if not isinstance(data, dict):
-        return AgentUnavailable("the agent answered a failure without saying what failed")
-    kind = WIRE_ERRORS.get(str(data.get("kind")), HarvestError)
-    message = str(data.get("message", "the agent's login failed"))[:2000]
-    try:
-        error = kind(message)
-    except TypeError:  # a class that takes more than a message (SiteMaintenance)
-        error = HarvestError(message)
-        error.exit_code = int(data.get("exit_code", 1))
-    return error

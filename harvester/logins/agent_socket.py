@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .. import errors
 from ..errors import BrowserUnavailable, HarvestError
 from ..version import __version__
 
@@ -272,14 +273,7 @@ def login_here(
     for line in said if isinstance(said, list) else []:
         warn(str(line))
     if not reply.get("ok"):
-        error = reply.get("error")
-        if not isinstance(error, dict):
-            raise AgentUnavailable("the agent answered a failure without saying what failed")
-        if error.get("kind") == "AgentUnavailable":
-            raise AgentUnavailable(str(error.get("message", "")))
-        failure = HarvestError(str(error.get("message", "the agent's login failed"))[:2000])
-        failure.exit_code = int(error.get("exit_code", 1))
-        raise failure
+        raise error_from_wire(reply.get("error"))
     try:
         done = reply["done"]
         return LoggedIn(
@@ -289,3 +283,31 @@ def login_here(
         )
     except (KeyError, TypeError):
         raise AgentUnavailable("the agent's answer is not a finished login") from None
+
+
+# The errors a login can end with, by name: the agent sends the name, this side raises the same
+# class (with its exit code); an AgentUnavailable is the caller's cue to log in itself.
+WIRE_ERRORS: dict[str, type[HarvestError]] = {
+    cls.__name__: cls
+    for cls in (*vars(errors).values(), AgentUnavailable, AgentGone)
+    if isinstance(cls, type) and issubclass(cls, HarvestError)
+}
+
+
+def error_to_wire(exc: HarvestError) -> dict[str, Any]:
+    return {"kind": type(exc).__name__, "message": exc.message, "exit_code": exc.exit_code}
+
+
+def error_from_wire(data: Any) -> HarvestError:
+    if not isinstance(data, dict):
+        return AgentUnavailable("the agent answered a failure without saying what failed")
+    kind = WIRE_ERRORS.get(str(data.get("kind")))
+    message = str(data.get("message", "the agent's login failed"))[:2000]
+    if kind is not None:
+        try:
+            return kind(message)
+        except TypeError:  # a class that takes more than a message (SiteMaintenance)
+            pass
+    error = HarvestError(message)  # with the exit code the agent said
+    error.exit_code = int(data.get("exit_code", 1))
+    return error
