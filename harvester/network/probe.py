@@ -7,17 +7,15 @@ All of it is bounded by one deadline and reads at most a few KiB.
 
 from __future__ import annotations
 
-import base64
 import socket
 import ssl
 import time
 from datetime import datetime, timezone
 
 from ..errors import SiteUnreachable
+from .connect import open_connection, proxy_name, tunnel
 from .reach import Network
 from .trust import unverified_context
-
-MAX_PROXY_ANSWER = 16 * 1024
 
 
 def probe(network: Network, timeout: float) -> bytes | None:
@@ -166,12 +164,10 @@ class _connect:
             self.sock = open_connection(network.host, network.port, self._left(), network.origin)
             return self.sock
         host, port = proxy.host_port
-        where = f"the proxy {proxy.shown} ({proxy.why})"
-        self.sock = open_connection(host, port, self._left(), where)
+        self.sock = open_connection(host, port, self._left(), proxy_name(network))
         if proxy.tls:
             return self.sock  # a TLS proxy: its tunnel is left to the client and the browser
-        self.sock.settimeout(self._left())
-        self._tunnel(self.sock, where)
+        tunnel(self.sock, network, self.deadline, self.timeout)
         return self.sock
 
     def __exit__(self, *exc: object) -> None:
@@ -183,52 +179,3 @@ class _connect:
         if left <= 0:
             raise SiteUnreachable(f"{self.network.origin} did not answer within {self.timeout:g} s")
         return left
-
-    def _tunnel(self, sock: socket.socket, where: str) -> None:
-        network, proxy = self.network, self.network.proxy
-        assert proxy is not None
-        target = f"{network.host}:{network.port}"
-        lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
-        if proxy.username:
-            token = base64.b64encode(f"{proxy.username}:{proxy.password}".encode()).decode()
-            lines.append(f"Proxy-Authorization: Basic {token}")
-        try:
-            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-            answer = b""
-            while b"\r\n\r\n" not in answer and len(answer) < MAX_PROXY_ANSWER:
-                sock.settimeout(self._left())
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                answer += chunk
-        except TimeoutError:
-            raise SiteUnreachable(f"{where} did not answer within {self.timeout:g} s") from None
-        except OSError as exc:
-            raise SiteUnreachable(f"{where} failed: {exc.strerror or exc}") from None
-        status_line = answer.split(b"\r\n", 1)[0].decode("latin-1", "replace")[:100]
-        parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[1].isdigit():
-            raise SiteUnreachable(f"{where} gave no HTTP answer to CONNECT {target}")
-        status = int(parts[1])
-        if status == 407 or (status == 401 and proxy.username):
-            said = "refused the credentials given" if proxy.username else "asks for credentials"
-            raise SiteUnreachable(
-                f"{where} {said} ({status_line}): check the proxy's user:password"
-            )
-        if status != 200:
-            raise SiteUnreachable(f"{where} refused the tunnel to {target} ({status_line})")
-
-
-def open_connection(host: str, port: int, timeout: float, what: str) -> socket.socket:
-    """A TCP connection to *host*:*port*; SiteUnreachable naming *what* in words when there is
-    none (the one way harvester says so: the probe, doctor's look at a browser endpoint)."""
-    try:
-        return socket.create_connection((host, port), timeout=timeout)
-    except socket.gaierror:
-        raise SiteUnreachable(f"cannot resolve the host of {what}: check the URL") from None
-    except ConnectionRefusedError:
-        raise SiteUnreachable(f"nothing is listening at {what}: is it up?") from None
-    except TimeoutError:
-        raise SiteUnreachable(f"{what} did not answer within {timeout:g} s") from None
-    except OSError as exc:
-        raise SiteUnreachable(f"cannot reach {what}: {exc.strerror or exc}") from None

@@ -148,7 +148,7 @@ def _read(
     request: dict[str, Any],
 ) -> Answer:
     with client.stream(method, url, headers=headers, timeout=timeout, **request) as response:
-        decode = _Decoder(response.headers.get("content-encoding", ""), url, limit)
+        decode = BodyDecoder(response.headers.get("content-encoding", ""), url, limit)
         parts: list[bytes] = []
         size = 0
         # A response built in memory (a test's mock transport) has no stream left to read.
@@ -164,7 +164,7 @@ def _read(
         return Answer(response.status_code, headers, b"".join(parts), str(response.url))
 
 
-class _Decoder:
+class BodyDecoder:
     """Content-Encoding, decoded a chunk at a time and never past the room left. We asked for
     gzip or deflate only; a site that answers in anything else is in trouble."""
 
@@ -194,8 +194,13 @@ class _Decoder:
         return data
 
     def _too_big(self) -> SiteError:
+        return self.too_big(self.url, self.limit)
+
+    @staticmethod
+    def too_big(url: str, limit: int) -> SiteError:
+        """The error of an answer over *limit* bytes (decompressed)."""
         return SiteError(
-            f"{self.url} answered more than {self.limit / (1 << 20):g} MiB "
+            f"{url} answered more than {limit / (1 << 20):g} MiB "
             "(decompressed); harvester reads no more than that"
         )
 
@@ -237,7 +242,7 @@ def maintenance(status: int, headers: Mapping[str, str], where: str) -> SiteMain
 
 def tcp_probe(host: str, port: int, timeout: float, what: str) -> None:
     """Open and close a TCP connection to *host*:*port*; SiteUnreachable names *what* when
-    that fails (network/probe.py says how)."""
-    from ..network.probe import open_connection
+    that fails (network/connect.py says how)."""
+    from ..network.connect import open_connection
 
     open_connection(host, port, timeout, what).close()
