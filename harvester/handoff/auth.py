@@ -55,6 +55,16 @@ def merged_cookie_header(existing: str | None, name: str, value: str) -> str:
     return "; ".join([*kept, f"{name}={value}"])
 
 
+def credentials_of(session: Session, existing_cookie: str | None = None) -> dict[str, str]:
+    """The headers that carry *session* to its site (*existing_cookie* merged); NoSession when
+    a value cannot travel in a header."""
+    session.check_sendable()
+    return {
+        "Cookie": merged_cookie_header(existing_cookie, session.cookie_name, session.cookie_value),
+        SESSKEY_HEADER: session.sesskey,
+    }
+
+
 class TotaraAuth(httpx.Auth):
     """Attach one user's Totara session to requests for its site; renew it when it ends."""
 
@@ -98,13 +108,7 @@ class TotaraAuth(httpx.Auth):
         session = self._session
         if not session.site.contains(url):
             return {}
-        session.check_sendable()
-        return {
-            "Cookie": merged_cookie_header(
-                existing_cookie, session.cookie_name, session.cookie_value
-            ),
-            SESSKEY_HEADER: session.sesskey,
-        }
+        return credentials_of(session, existing_cookie)
 
     # -- renew --------------------------------------------------------------------------------
     def renew(self, expired: Session) -> Session | None:
@@ -144,15 +148,26 @@ class TotaraAuth(httpx.Auth):
             used = fresh
             answer = yield ("send", used)
 
-    def with_renewal(self, send: Callable[[Session], T], ended: Callable[[T], bool]) -> T:
+    def with_renewal(
+        self,
+        send: Callable[[Session], T],
+        ended: Callable[[T], bool],
+        sent: tuple[Session, T] | None = None,
+    ) -> T:
         """renewal_steps carried out for a caller that sends by itself (TotaraClient, harvest
-        proxy): the last answer, as it is."""
-        steps = self.renewal_steps(ended)
+        proxy): the last answer, as it is. *sent*: the session a first send used and its
+        answer, when the caller sent before asking (harvest proxy, which asks only when an
+        answer ended the session)."""
+        steps = self.renewal_steps(ended, sent[0] if sent is not None else None)
         step = next(steps)
         answer: Any = None
         while True:
             kind, session = step
-            answer_or_fresh: Any = send(session) if kind == "send" else self.renew(session)
+            if kind == "send" and sent is not None:
+                answer_or_fresh: Any = sent[1]
+                sent = None
+            else:
+                answer_or_fresh = send(session) if kind == "send" else self.renew(session)
             if kind == "send":
                 answer = answer_or_fresh
             try:
@@ -299,10 +314,12 @@ def _require_login(response: httpx.Response) -> bool:
 
 def says_require_login(status: int, body: bytes) -> bool:
     """Whether an ajax.php answer says the site ended the session (ajax.session_ended). The
-    answer is one a user's own client received: odd shapes mean no."""
+    answer is one a user's own client received: odd shapes mean no. (The category's name is
+    in the bytes of any answer that has it: a site's JSON escapes no ASCII letter, and parsing
+    every answer would cost harvest proxy as much as its parser.)"""
     import json
 
-    if status != 200:
+    if status != 200 or b"require_login" not in body:
         return False
     try:
         payload = json.loads(body)

@@ -7,6 +7,8 @@ with a deadline. One access line per request; no secret in any of them."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import socket
@@ -16,21 +18,25 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from ..errors import HarvestError, SiteMaintenance, SiteUnreachable, UsageError, one_line
-from ..handoff.auth import TotaraAuth, says_require_login
+from ..handoff.auth import TotaraAuth, credentials_of, says_require_login
 from ..handoff.client import is_nosession
 from ..operations.checks import refuse_mutations_in_batch
 from ..redact import redact
 from ..settings.reach import network_for_site
 from ..site.ajax import check_operation_name, operation_names_in
-from ..site.http import Answer, credential_client, exchange
+from ..site.http import Answer
+from ..store.session import Session
 from .gate import AJAX, DEV_SCHEMA, Gate
+from .inbound import BadRequest, Request, RequestReader, answer_bytes
+from .upstream import Upstream
 
-MAX_BODY = 1 << 20  # a GraphQL request is kilobytes
+JSON = "application/json"
 QUEUE_SECONDS = 30.0  # how long a request waits for a free slot to the site
 
 
@@ -56,27 +62,34 @@ class Forwarder:
     ) -> None:
         self.auth = auth
         self.timeout = timeout
-        # pooled; follows no redirect, keeps no cookie; reached the way the site is configured
-        self.http = credential_client(timeout, network=network_for_site(auth.wwwroot))
+        # kept alive; follows no redirect, keeps no cookie; reached the way the site is configured
+        self.upstream = Upstream(network_for_site(auth.wwwroot), timeout, idle=max_in_flight)
+        self._targets: dict[str, tuple[str, str]] = {}  # path: (the site's URL, its target)
         self.slots = threading.BoundedSemaphore(max_in_flight)
         self.notice = notice
         self._told = False
+        self._credentials: tuple[object, dict[str, str]] = (None, {})  # (session, its headers)
 
     def forward(self, method: str, path: str, body: bytes, names: list[object]) -> Answer:
         """*body* to the site's *path*; *names* are its operations (the handler read them)."""
         wwwroot = self.auth.wwwroot
-        url = wwwroot.url(path)
+        url, target = self._target(path)
         if not self.slots.acquire(timeout=QUEUE_SECONDS):
             raise SiteUnreachable(f"harvest proxy is busy: no free slot to {wwwroot} in time")
         try:
             nosession = bool(names) and all(is_nosession(str(n)) for n in names)
             if path == DEV_SCHEMA or nosession:
-                return self._send(method, url, body, None)
-            answer = self.auth.with_renewal(
-                lambda _used: self._send(method, url, body, self.auth),
-                lambda got: says_require_login(got.status, got.body),
-            )
+                return self._send(method, url, target, body, None)
+            used = self.auth.session
+            answer = self._send(method, url, target, body, used)
             ended = says_require_login(answer.status, answer.body)
+            if ended:  # the renewal rule, from the answer just got (most answers need none)
+                answer = self.auth.with_renewal(
+                    lambda session: self._send(method, url, target, body, session),
+                    lambda got: says_require_login(got.status, got.body),
+                    sent=(used, answer),
+                )
+                ended = says_require_login(answer.status, answer.body)
             if ended and not self._told:
                 session = self.auth.session
                 self.notice(
@@ -90,112 +103,103 @@ class Forwarder:
         finally:
             self.slots.release()
 
-    def _send(self, method: str, url: str, body: bytes, auth: TotaraAuth | None) -> Answer:
+    def _target(self, path: str) -> tuple[str, str]:
+        known = self._targets.get(path)
+        if known is None:
+            url = self.auth.wwwroot.url(path)
+            known = self._targets[path] = (url, urlsplit(url).path)
+        return known
+
+    def _send(
+        self, method: str, url: str, target: str, body: bytes, session: Session | None
+    ) -> Answer:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if auth is not None:
-            headers.update(auth.credentials_for(url))
-        return exchange(
-            self.http, method, url, timeout=self.timeout, where=self.auth.wwwroot,
-            headers=headers, content=body if method == "POST" else None,
-        )  # fmt: skip
+        if session is not None:
+            made_for, credentials = self._credentials
+            if made_for is not session:  # the headers of a session are made once
+                credentials = credentials_of(session)
+                self._credentials = (session, credentials)
+            headers.update(credentials)
+        return self.upstream.send(method, url, target, headers, body if method == "POST" else b"")
 
     def close(self) -> None:
-        self.http.close()
+        self.upstream.close()
 
 
-class _Handler(BaseHTTPRequestHandler):
+@dataclass(frozen=True)
+class Reply:
+    """What the proxy answers one request with."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    allow: str = ""  # the Allow header of a 405
+
+
+class _Connection(socketserver.BaseRequestHandler):
+    """One client connection: its requests, read and answered in order, kept alive."""
+
     server: _Serving
-    protocol_version = "HTTP/1.1"
-    timeout = 30  # an idle client is dropped: no slowloris holds a thread for ever
-    disable_nagle_algorithm = True  # else each answer waits ~40 ms for a delayed ACK
-    server_version = "harvest-proxy"
-    sys_version = ""
+    request: socket.socket
 
-    def _handle(self) -> None:
-        started = time.perf_counter()
+    def handle(self) -> None:
+        sock = self.request
+        if sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no ~40 ms ACK wait
+        reader = RequestReader(sock)
         proxy = self.server.proxy
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        path = self.path.split("?", 1)[0]
-        names: list[object] = []
-        refusal = self.server.gate.check(self.command, self.path, headers)
-        origin = headers.get("origin")
-        if refusal is not None:
-            self._answer(refusal.status, totara_error(refusal.message), origin, refusal.allow)
-            proxy.access(self.command, path, names, refusal.status, started)
-            return
-        if self.command == "OPTIONS":  # the CORS preflight of an allowed origin
-            self._answer(204, b"", origin)
-            proxy.access(self.command, path, names, 204, started)
-            return
-        status, body, content_type = self._forwarded(path, headers, names)
-        self._answer(status, body, origin, content_type=content_type)
-        proxy.access(self.command, path, names, status, started)
-
-    def _forwarded(
-        self, path: str, headers: dict[str, str], names: list[object]
-    ) -> tuple[int, bytes, str]:
-        proxy = self.server.proxy
+        proxy.opened(reader)
         try:
-            length = int(headers.get("content-length") or 0)
-        except ValueError:
-            return 400, totara_error("Content-Length is not a number"), "application/json"
-        if length > MAX_BODY:
-            self.close_connection = True
-            return (
-                413,
-                totara_error(f"a request body is at most {MAX_BODY} bytes"),
-                "application/json",
-            )
-        body = self.rfile.read(length) if length else b""
-        if path == AJAX:
-            names.extend(operation_names_in(body))
-            try:
-                for name in names:
-                    check_operation_name(name)
-                refuse_mutations_in_batch([str(n) for n in names])
-            except UsageError as exc:
-                return 400, totara_error(exc.message), "application/json"
-        try:
-            answer = proxy.forwarder.forward(self.command, path, body, names)
-        except SiteMaintenance as exc:
-            return 503, totara_error(exc.message, "maintenance"), "application/json"
-        except HarvestError as exc:
-            return 502, totara_error(redact(exc.message)), "application/json"
-        kind = answer.headers.get("content-type", "application/json")
-        return answer.status, answer.body, kind
+            while True:
+                try:
+                    request = reader.next()
+                except BadRequest as exc:
+                    self._send(exc.status, totara_error(exc.message), [], keep_alive=False)
+                    proxy.access("-", "-", [], exc.status, time.perf_counter())
+                    return
+                if request is None:
+                    return
+                started = time.perf_counter()
+                names: list[object] = []
+                reply = proxy.respond(request, self.server.gate, names)
+                keep_alive = request.keep_alive and reply.status != 413 and not proxy.stopping
+                self._send(reply.status, reply.body, self._headers(request, reply),
+                           keep_alive=keep_alive, head=request.method == "HEAD")  # fmt: skip
+                proxy.access(request.method, request.path, names, reply.status, started)
+                if not keep_alive:
+                    return
+        except OSError:
+            return  # the client went away mid-answer
+        finally:
+            proxy.closed(reader)
 
-    def _answer(
+    def _headers(self, request: Request, reply: Reply) -> list[tuple[str, str]]:
+        headers = [("Cache-Control", "no-store")]
+        if reply.body or reply.status != 204:
+            headers.append(("Content-Type", reply.content_type))
+        if reply.allow:
+            headers.append(("Allow", reply.allow))
+        origin = request.headers.get("origin")
+        if origin is not None and origin in self.server.gate.origins:
+            headers += [
+                ("Access-Control-Allow-Origin", origin),
+                ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+                ("Access-Control-Allow-Methods", "GET, POST"),
+                ("Vary", "Origin"),
+            ]
+        return headers
+
+    def _send(
         self,
         status: int,
         body: bytes,
-        origin: str | None,
-        allow: str = "",
-        content_type: str = "application/json",
+        headers: list[tuple[str, str]],
+        *,
+        keep_alive: bool,
+        head: bool = False,
     ) -> None:
-        self.send_response_only(status)
-        self.send_header("Date", self.date_time_string())
-        if body or status != 204:
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        if allow:
-            self.send_header("Allow", allow)
-        if origin is not None and origin in self.server.gate.origins:
-            self.send_header("Access-Control-Allow-Origin", origin)
-            self.send_header("Access-Control-Allow-Headers", "Authorization, Content-Type")
-            self.send_header("Access-Control-Allow-Methods", "GET, POST")
-            self.send_header("Vary", "Origin")
-        try:
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _handle
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # one access line per request, by the proxy, without secrets
+        # a client that reads nothing is dropped after the reader's time (BlockingIOError)
+        self.request.sendall(answer_bytes(status, body, headers, keep_alive=keep_alive, head=head))
 
 
 class _Serving(socketserver.BaseServer):
@@ -203,20 +207,17 @@ class _Serving(socketserver.BaseServer):
     gate: Gate
 
 
-class _TCPServer(ThreadingHTTPServer):
+class _TCPServer(socketserver.ThreadingTCPServer):
     daemon_threads = False  # stopping waits for requests in flight (a renewal's browser)
     block_on_close = True
+    allow_reuse_address = True
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], proxy: ProxyServer) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        super().__init__(address, _Handler)
+        super().__init__(address, _Connection)
         self.proxy = proxy
         self.gate = proxy.gate
-
-
-class _UnixHandler(_Handler):
-    disable_nagle_algorithm = False  # TCP_NODELAY is no option of a Unix socket
 
 
 class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -226,7 +227,7 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, path: str, proxy: ProxyServer) -> None:
         old = os.umask(0o177)  # the socket is born 0600: no window in which others may connect
         try:
-            super().__init__(path, _UnixHandler)
+            super().__init__(path, _Connection)
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
@@ -267,6 +268,9 @@ class ProxyServer:
         self.log_stream = log_stream or sys.stderr
         self.quiet = quiet
         self._log_lock = threading.Lock()
+        self._readers: set[RequestReader] = set()  # the open connections
+        self._readers_lock = threading.Lock()
+        self.stopping = False
         self.token = token or secrets.token_urlsafe(32)
         self.forwarder = Forwarder(
             auth, timeout=timeout, max_in_flight=max_in_flight, notice=self.notice
@@ -295,6 +299,11 @@ class ProxyServer:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> ProxyServer:
+        # What is in memory now (the imports, the site's Network) lives as long as the proxy:
+        # freezing it leaves the garbage collector only the requests' own objects to look at.
+        # Without it each full collection walked every module's objects, in a forked child
+        # writing to pages it shared with its parent: 3 page faults a call (docs/benchmarks.md).
+        gc.freeze()
         for server in self.servers:
             thread = threading.Thread(
                 target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
@@ -304,8 +313,14 @@ class ProxyServer:
         return self
 
     def stop(self) -> None:
+        self.stopping = True
         for server in self.servers:
             server.shutdown()
+        with self._readers_lock:  # connections waiting for a next request end now, not when idle
+            for reader in self._readers:
+                if reader.waiting:
+                    with contextlib.suppress(OSError):
+                        reader.sock.shutdown(socket.SHUT_RDWR)
         for server in self.servers:
             server.server_close()  # waits for the requests in flight
         for thread in self._threads:
@@ -313,6 +328,39 @@ class ProxyServer:
         self.forwarder.close()
         if self.socket_path:
             Path(self.socket_path).unlink(missing_ok=True)
+
+    def respond(self, request: Request, gate: Gate, names: list[object]) -> Reply:
+        """The answer to one request: refused by *gate*, a CORS preflight, refused by the
+        checks harvest request makes, or forwarded; *names* gets its operations' names."""
+        refusal = gate.check(request.method, request.target, request.headers)
+        if refusal is not None:
+            return Reply(refusal.status, totara_error(refusal.message), allow=refusal.allow)
+        if request.method == "OPTIONS":  # the CORS preflight of an allowed origin
+            return Reply(204, b"")
+        path = request.path
+        if path == AJAX:
+            names.extend(operation_names_in(request.body))
+            try:
+                for name in names:
+                    check_operation_name(name)
+                refuse_mutations_in_batch([str(n) for n in names])
+            except UsageError as exc:
+                return Reply(400, totara_error(exc.message))
+        try:
+            answer = self.forwarder.forward(request.method, path, request.body, names)
+        except SiteMaintenance as exc:
+            return Reply(503, totara_error(exc.message, "maintenance"))
+        except HarvestError as exc:
+            return Reply(502, totara_error(redact(exc.message)))
+        return Reply(answer.status, answer.body, answer.headers.get("content-type", JSON))
+
+    def opened(self, reader: RequestReader) -> None:
+        with self._readers_lock:
+            self._readers.add(reader)
+
+    def closed(self, reader: RequestReader) -> None:
+        with self._readers_lock:
+            self._readers.discard(reader)
 
     def access(
         self, method: str, path: str, names: list[object], status: int, started: float
