@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import re
@@ -26,12 +27,10 @@ import httpx
 from playwright.async_api import Browser
 
 from harvester.devsite import DevSite
-from harvester.handoff.auth import TotaraAuth
 from harvester.handoff.client import TotaraClient
 from harvester.logins.browser.contexts import pool_of
 from harvester.logins.browser.login_pages import login_with_password
 from harvester.logins.browser.runner import run_with_browser
-from harvester.proxy.server import ProxyServer
 from harvester.settings.config import SiteProfile
 from harvester.settings.targets import Target
 from harvester.site.wwwroot import Wwwroot
@@ -279,28 +278,61 @@ def raw_session(site: DevSite) -> Session:
         )
 
 
+# The proxy runs in a process of its own, as `harvest proxy` does; the session reaches it on
+# stdin (never in its arguments), and it prints its URL and token.
+PROXY_CHILD = """
+import json, sys, threading
+from harvester.handoff.auth import TotaraAuth
+from harvester.proxy.server import ProxyServer
+from harvester.store.session import Session
+running = ProxyServer(TotaraAuth(Session(**json.loads(sys.stdin.readline()))), quiet=True).start()
+print(running.url, running.token, flush=True)
+sys.stdin.readline()
+running.stop()
+"""
+
+
 def proxy_rows(
     site: DevSite, session: Session, count: int, label: str = ""
 ) -> list[tuple[str, str, float, float, int]]:
-    """*count* totara_webapi_status calls through harvest proxy against the same calls straight
-    to the site, each side on one pooled httpx client; interleaved in blocks of 100."""
-    running = ProxyServer(TotaraAuth(session), quiet=True).start()
+    """*count* totara_webapi_status calls through a proxy process against the same calls
+    straight to the site, each side on one pooled httpx client, one call of each in turn (this
+    machine's speed drifts within seconds: a call and its baseline see the same moment)."""
+    fields = ("wwwroot", "user", "cookie_name", "cookie_value", "sesskey")
+    child = subprocess.Popen(
+        [sys.executable, "-c", PROXY_CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(json.dumps({f: str(getattr(session, f)) for f in fields}) + "\n")
+    child.stdin.flush()
+    proxy_url, proxy_token = child.stdout.readline().split()
     body = {"operationName": "totara_webapi_status", "variables": {}}
     direct_headers = {"Cookie": session.cookie_header, "X-Totara-Sesskey": session.sesskey}
     through: list[float] = []
     straight: list[float] = []
     try:
         with httpx.Client(timeout=30) as via, httpx.Client(timeout=30) as direct:
-            token = {"Authorization": f"Bearer {running.token}"}
+            token = {"Authorization": f"Bearer {proxy_token}"}
             url = f"{site.url}/totara/webapi/ajax.php"
-            for _ in range(count // 100):
-                through += latencies(lambda: via.post(running.url, json=body, headers=token), 100)
+            via.post(proxy_url, json=body, headers=token)  # both connections open
+            direct.post(url, json=body, headers=direct_headers)
+            for _ in range(count):
+                through += latencies(lambda: via.post(proxy_url, json=body, headers=token), 1)
                 straight += latencies(
-                    lambda: direct.post(url, json=body, headers=direct_headers), 100
+                    lambda: direct.post(url, json=body, headers=direct_headers), 1
                 )
     finally:
-        running.stop()
+        child.stdin.close()  # the child stops its proxy at end of input
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
     PROXY_LATENCY.append((label, statistics.median(through) - statistics.median(straight)))
+    if not label:
+        ratio = sum(through) / sum(straight)
+        GOALS.append(("harvest proxy ≤ 1.15x straight to the site", f"{ratio:.2f}x", ratio <= 1.15))
     return [
         (
             f"{count} `totara_webapi_status` calls through `harvest proxy`{label}",
