@@ -233,3 +233,50 @@ def test_exec_proxy_gives_the_child_the_api_and_never_the_secrets(
     assert "TOTARA_AJAX_URL=http://127.0.0.1:" in result.out
     assert entry["cookie_value"] not in result.out and entry["sesskey"] not in result.out
     assert "TOTARA_COOKIE=" not in result.out and "TOTARA_SESSKEY=" not in result.out
+
+
+@pytest.fixture
+def quick_proxy(
+    harvest: HarvestRunner, make_totara_site: Callable[..., DevSite], tmp_path: Path
+) -> Iterator[Proxy]:
+    """A proxy whose exchanges with the site end after 3 s (--timeout)."""
+    site = make_totara_site({"alice": "pw1"})
+    assert harvest.login(site.url).code == 0
+    proc = harvest.popen("proxy", "--user", "alice", "--site", site.url, "--timeout", "3")
+    assert proc.stdout is not None
+    url = proc.stdout.readline().removeprefix("harvest proxy: ").strip()
+    token = proc.stdout.readline().rsplit(" ", 1)[1].strip()
+    yield Proxy(proc, url, token, site, tmp_path / "unused.sock")
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            stop_process(proc)
+
+
+def test_site_trouble_through_the_proxy_is_a_502_in_totaras_shape_never_a_dead_session(
+    quick_proxy: Proxy,
+) -> None:
+    """The proxy's own data path (proxy/upstream.py) keeps exchange's rules: a deadline, a size
+    bound after decompression, and the site's own error answers passed on as they are."""
+    from harvester.devsite.faults import Faults
+
+    proxy, state = quick_proxy, quick_proxy.site.state
+    cases = {
+        "a dribbling answer": Faults(drip=0.5),
+        "a compression bomb": Faults(bomb_mib=1024),
+        "an answer over 16 MiB": Faults(oversize_mib=20),
+    }
+    for what, faults in cases.items():
+        state.faults = faults
+        answer = proxy.post(USER_OP)
+        assert answer.status_code == 502, what
+        message = answer.json()["errors"][0]["message"]
+        assert "require_login" not in message and "\n" not in message, (what, message)
+    state.faults = Faults(ajax_status=502, ajax_body="<h1>502 Bad Gateway</h1>")
+    passed = proxy.post(USER_OP)
+    assert passed.status_code == 502 and b"Bad Gateway" in passed.content  # the site's own
+    state.faults = Faults()
+    assert proxy.post(USER_OP).json()["data"]["totara_job_my_assignments"][0]["idnumber"] == "alice"
+    assert proxy.logins() == 1  # none of it was taken for an ended session
