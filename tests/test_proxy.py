@@ -65,6 +65,11 @@ def proxy(
     token = lines[1].rsplit(" ", 1)[1].strip()
     assert url.startswith("http://127.0.0.1:") and url.endswith("/totara/webapi/ajax.php"), lines
     yield Proxy(proc, url, token, site, sock)
+    end_proxy(proc)
+
+
+def end_proxy(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM, as Ctrl-C would; the pid killed only if it does not end in time."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -247,12 +252,7 @@ def quick_proxy(
     url = proc.stdout.readline().removeprefix("harvest proxy: ").strip()
     token = proc.stdout.readline().rsplit(" ", 1)[1].strip()
     yield Proxy(proc, url, token, site, tmp_path / "unused.sock")
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            stop_process(proc)
+    end_proxy(proc)
 
 
 def test_site_trouble_through_the_proxy_is_a_502_in_totaras_shape_never_a_dead_session(
