@@ -212,9 +212,6 @@ class TunnelledTLS:
     def pending(self) -> int:
         return self.tls.pending()
 
-    def getpeercert(self, binary_form: bool = False) -> object:
-        return self.tls.getpeercert(binary_form)
-
     def close(self) -> None:
         self.outer.close()
 
